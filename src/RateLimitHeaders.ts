@@ -1,0 +1,446 @@
+/**
+ * Decodes Anthropic's rate-limit response headers (`anthropic-ratelimit-*`,
+ * `retry-after`, `retry-after-ms`, `x-should-retry`, `request-id`) into a
+ * typed {@link RateLimitSnapshot}, and derives the wait the server asks for.
+ *
+ * Decoding never fails: a header whose value cannot be trusted (negative,
+ * not a number, a garbage date, an implausibly large wait) decodes as absent,
+ * is listed in {@link RateLimitSnapshot.malformed}, and is logged as a warning
+ * naming the header the first time it is seen (later sightings log at debug
+ * level, so a proxy that mangles one header on every response cannot flood
+ * the logs).
+ *
+ * @since 0.1.0
+ */
+import * as Headers from "@effect/platform/Headers"
+import * as Arr from "effect/Array"
+import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+
+/**
+ * The longest wait a `retry-after` or `retry-after-ms` header may plausibly
+ * ask for. Anthropic's limits are per minute; a value beyond a day is a broken
+ * header, not advice, and decodes as absent.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxPlausibleWait: Duration.Duration = Duration.days(1)
+
+/**
+ * One token bucket as the server last described it. `reset` is the moment the
+ * bucket is *fully* replenished (RFC 3339 on the wire).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class BucketSnapshot extends Schema.Class<BucketSnapshot>("BucketSnapshot")({
+  limit: Schema.OptionFromSelf(Schema.NonNegativeInt),
+  remaining: Schema.OptionFromSelf(Schema.NonNegativeInt),
+  reset: Schema.OptionFromSelf(Schema.DateTimeUtcFromSelf)
+}) {
+  /**
+   * A bucket about which the server said nothing.
+   *
+   * @since 0.1.0
+   */
+  static readonly empty: BucketSnapshot = new BucketSnapshot({
+    limit: Option.none(),
+    remaining: Option.none(),
+    reset: Option.none()
+  })
+
+  /**
+   * `true` when the server reported `remaining: 0`.
+   *
+   * @since 0.1.0
+   */
+  get isExhausted(): boolean {
+    return Option.exists(this.remaining, (remaining) => remaining === 0)
+  }
+}
+
+/**
+ * The buckets a response may describe. `tokens` is the most restrictive token
+ * limit in effect; the `priority*` buckets appear only for Priority Tier.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BucketName =
+  | "requests"
+  | "tokens"
+  | "inputTokens"
+  | "outputTokens"
+  | "priorityInputTokens"
+  | "priorityOutputTokens"
+
+/**
+ * Every bucket name, in the order they are reported.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const bucketNames: ReadonlyArray<BucketName> = [
+  "requests",
+  "tokens",
+  "inputTokens",
+  "outputTokens",
+  "priorityInputTokens",
+  "priorityOutputTokens"
+]
+
+const bucketHeaderPrefix: Record<BucketName, string> = {
+  requests: "anthropic-ratelimit-requests",
+  tokens: "anthropic-ratelimit-tokens",
+  inputTokens: "anthropic-ratelimit-input-tokens",
+  outputTokens: "anthropic-ratelimit-output-tokens",
+  priorityInputTokens: "anthropic-priority-input-tokens",
+  priorityOutputTokens: "anthropic-priority-output-tokens"
+}
+
+/**
+ * Everything one response said about rate limits. Every field is optional on
+ * the wire, so every field is an `Option` here.
+ *
+ * - `retryAfter` / `retryAfterMs` are the waits as given, measured from
+ *   `receivedAt` (an HTTP-date in `retry-after` is converted at decode time).
+ * - `shouldRetry` is `x-should-retry`, which overrides the status code.
+ * - `malformed` names the headers that were present but unusable.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class RateLimitSnapshot extends Schema.Class<RateLimitSnapshot>("RateLimitSnapshot")({
+  requests: BucketSnapshot,
+  tokens: BucketSnapshot,
+  inputTokens: BucketSnapshot,
+  outputTokens: BucketSnapshot,
+  priorityInputTokens: BucketSnapshot,
+  priorityOutputTokens: BucketSnapshot,
+  retryAfter: Schema.OptionFromSelf(Schema.DurationFromSelf),
+  retryAfterMs: Schema.OptionFromSelf(Schema.DurationFromSelf),
+  shouldRetry: Schema.OptionFromSelf(Schema.Boolean),
+  requestId: Schema.OptionFromSelf(Schema.String),
+  receivedAt: Schema.DateTimeUtcFromSelf,
+  malformed: Schema.Array(Schema.String)
+}) {
+  /**
+   * A snapshot of a response that carried no rate-limit information at all
+   * (or of a failure that never produced a response).
+   *
+   * @since 0.1.0
+   */
+  static empty(receivedAt: DateTime.Utc): RateLimitSnapshot {
+    return new RateLimitSnapshot({
+      requests: BucketSnapshot.empty,
+      tokens: BucketSnapshot.empty,
+      inputTokens: BucketSnapshot.empty,
+      outputTokens: BucketSnapshot.empty,
+      priorityInputTokens: BucketSnapshot.empty,
+      priorityOutputTokens: BucketSnapshot.empty,
+      retryAfter: Option.none(),
+      retryAfterMs: Option.none(),
+      shouldRetry: Option.none(),
+      requestId: Option.none(),
+      receivedAt,
+      malformed: []
+    })
+  }
+
+  /**
+   * The bucket called `name`.
+   *
+   * @since 0.1.0
+   */
+  bucket(name: BucketName): BucketSnapshot {
+    return this[name]
+  }
+}
+
+// Header value schemas. Each one decodes a raw header string; a failure means
+// "malformed" and is turned into an absent value by `decodeHeaders`.
+
+const IntegerHeader = Schema.compose(
+  Schema.String.pipe(Schema.pattern(/^\s*\d+\s*$/)),
+  Schema.NumberFromString
+).pipe(Schema.int(), Schema.between(0, Number.MAX_SAFE_INTEGER))
+
+const Rfc3339Header = Schema.compose(
+  Schema.Trim.pipe(Schema.pattern(/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/)),
+  Schema.DateTimeUtc
+)
+
+const SecondsHeader = Schema.compose(
+  Schema.String.pipe(Schema.pattern(/^\s*\d+(\.\d+)?\s*$/)),
+  Schema.NumberFromString
+).pipe(Schema.finite(), Schema.between(0, Duration.toSeconds(maxPlausibleWait)))
+
+const MillisHeader = Schema.compose(
+  Schema.String.pipe(Schema.pattern(/^\s*\d+(\.\d+)?\s*$/)),
+  Schema.NumberFromString
+).pipe(Schema.finite(), Schema.between(0, Duration.toMillis(maxPlausibleWait)))
+
+// RFC 9110 IMF-fixdate, e.g. "Wed, 21 Oct 2015 07:28:00 GMT"
+const HttpDateHeader = Schema.transformOrFail(
+  Schema.Trim.pipe(Schema.pattern(/^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/)),
+  Schema.DateTimeUtcFromSelf,
+  {
+    strict: true,
+    // DateTime.make reads strings as ISO 8601 only; the pattern above already pinned the IMF-fixdate shape
+    decode: (value, _, ast) =>
+      Option.match(DateTime.make(Date.parse(value)), {
+        onNone: () => ParseResult.fail(new ParseResult.Type(ast, value, "not an HTTP-date")),
+        onSome: (date) => ParseResult.succeed(DateTime.toUtc(date))
+      }),
+    encode: (date) => ParseResult.succeed(DateTime.toDateUtc(date).toUTCString())
+  }
+)
+
+const BooleanHeader = Schema.transform(
+  Schema.Trim.pipe(Schema.compose(Schema.Lowercase), Schema.compose(Schema.Literal("true", "false"))),
+  Schema.Boolean,
+  { strict: true, decode: (value) => value === "true", encode: (value) => (value ? "true" : "false") }
+)
+
+const RequestIdHeader = Schema.Trim.pipe(Schema.nonEmptyString(), Schema.maxLength(512))
+
+type HeaderLookup = (name: string) => Option.Option<string>
+
+interface Decoding {
+  readonly malformed: Array<string>
+  readonly read: <A>(name: string, schema: Schema.Schema<A, string>) => Option.Option<A>
+}
+
+const decoding = (lookup: HeaderLookup): Decoding => {
+  const malformed: Array<string> = []
+  return {
+    malformed,
+    read: (name, schema) =>
+      Option.flatMap(lookup(name), (raw) => {
+        const decoded = Schema.decodeUnknownEither(schema)(raw)
+        if (Either.isLeft(decoded)) {
+          malformed.push(name)
+          return Option.none()
+        }
+        return Option.some(decoded.right)
+      })
+  }
+}
+
+const decodeBucket = (decoding: Decoding, name: BucketName): BucketSnapshot => {
+  const prefix = bucketHeaderPrefix[name]
+  const limit = decoding.read(`${prefix}-limit`, IntegerHeader)
+  const remaining = decoding.read(`${prefix}-remaining`, IntegerHeader)
+  const reset = decoding.read(`${prefix}-reset`, Rfc3339Header)
+  if (Option.isNone(limit) && Option.isNone(remaining) && Option.isNone(reset)) {
+    return BucketSnapshot.empty
+  }
+  return new BucketSnapshot({ limit, remaining, reset })
+}
+
+const decodeRetryAfter = (decoding: Decoding, now: DateTime.Utc): Option.Option<Duration.Duration> => {
+  const asSeconds = Schema.Union(
+    SecondsHeader,
+    Schema.transformOrFail(HttpDateHeader, Schema.Number, {
+      strict: true,
+      decode: (date, _, ast) => {
+        // A date in the past means "now"; one beyond the plausible horizon is broken.
+        const seconds = Math.max(0, DateTime.distance(now, date) / 1000)
+        return seconds <= Duration.toSeconds(maxPlausibleWait)
+          ? ParseResult.succeed(seconds)
+          : ParseResult.fail(new ParseResult.Type(ast, date, "HTTP-date too far in the future"))
+      },
+      encode: (seconds) => ParseResult.succeed(DateTime.addDuration(now, Duration.seconds(seconds)))
+    })
+  )
+  return Option.map(decoding.read("retry-after", asSeconds), Duration.seconds)
+}
+
+const toLookup = (input: Headers.Input): HeaderLookup => {
+  const headers = Headers.fromInput(input)
+  return (name) => Headers.get(headers, name)
+}
+
+/**
+ * Decodes headers into a snapshot without logging: the pure core of
+ * {@link decode}, for callers that already have the current time.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeAt = (headers: Headers.Input, now: DateTime.Utc): RateLimitSnapshot => {
+  const reading = decoding(toLookup(headers))
+  const buckets = Object.fromEntries(
+    bucketNames.map((name) => [name, decodeBucket(reading, name)] as const)
+  ) as Record<BucketName, BucketSnapshot>
+  const retryAfter = decodeRetryAfter(reading, now)
+  const retryAfterMs = Option.map(reading.read("retry-after-ms", MillisHeader), Duration.millis)
+  const shouldRetry = reading.read("x-should-retry", BooleanHeader)
+  const requestId = reading.read("request-id", RequestIdHeader)
+  return new RateLimitSnapshot({
+    ...buckets,
+    retryAfter,
+    retryAfterMs,
+    shouldRetry,
+    requestId,
+    receivedAt: now,
+    malformed: reading.malformed
+  })
+}
+
+/**
+ * The header names that have already been warned about. Shared by every fiber
+ * unless a fiber sets its own (tests do, with `Effect.locally`).
+ *
+ * @since 0.1.0
+ * @category logging
+ */
+export const currentWarnedHeaders: FiberRef.FiberRef<Set<string>> = globalValue(
+  Symbol.for("claude-rate-limiter/RateLimitHeaders/currentWarnedHeaders"),
+  () => FiberRef.unsafeMake<Set<string>>(new Set())
+)
+
+const logMalformed = (snapshot: RateLimitSnapshot, headers: Headers.Input): Effect.Effect<void> =>
+  Arr.isEmptyReadonlyArray(snapshot.malformed) ? Effect.void : Effect.flatMap(
+    FiberRef.get(currentWarnedHeaders),
+    (warned) => {
+      const lookup = toLookup(headers)
+      return Effect.forEach(snapshot.malformed, (name) => {
+        const firstTime = !warned.has(name)
+        warned.add(name)
+        const message = `Ignoring malformed rate-limit header ${name}`
+        const annotations = {
+          header: name,
+          // the value is server-controlled text, never a secret; truncated so logs stay bounded
+          value: Option.getOrElse(Option.map(lookup(name), (value) => value.slice(0, 80)), () => ""),
+          requestId: Option.getOrUndefined(snapshot.requestId)
+        }
+        return (firstTime ? Effect.logWarning(message) : Effect.logDebug(message)).pipe(
+          Effect.annotateLogs(annotations)
+        )
+      }, { discard: true })
+    }
+  )
+
+/**
+ * Decodes the rate-limit headers of a response, from a `Headers` value or a
+ * plain record (header names in any case). Never fails.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimitHeaders } from "claude-rate-limiter"
+ *
+ * const snapshot = Effect.runSync(RateLimitHeaders.decode({
+ *   "anthropic-ratelimit-requests-limit": "50",
+ *   "anthropic-ratelimit-requests-remaining": "0",
+ *   "anthropic-ratelimit-requests-reset": "2026-11-22T10:00:12Z",
+ *   "retry-after": "12"
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode = (headers: Headers.Input): Effect.Effect<RateLimitSnapshot> =>
+  Effect.flatMap(Clock.currentTimeMillis, (millis) => {
+    const snapshot = decodeAt(headers, DateTime.unsafeMake(millis))
+    return Effect.as(logMalformed(snapshot, headers), snapshot)
+  })
+
+/**
+ * The buckets the snapshot reports as exhausted (`remaining: 0`).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const exhaustedBuckets = (snapshot: RateLimitSnapshot): ReadonlyArray<BucketName> =>
+  bucketNames.filter((name) => snapshot[name].isExhausted)
+
+/**
+ * Which header rule a {@link retryDelay} came from.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WaitRule = "retry-after-ms" | "retry-after" | "bucket-reset"
+
+/**
+ * A header-based wait and the rule that chose it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HeaderWait {
+  readonly wait: Duration.Duration
+  readonly rule: WaitRule
+  /** For `bucket-reset`, the exhausted buckets whose latest reset was used. */
+  readonly buckets: ReadonlyArray<BucketName>
+}
+
+const elapsedSince = (snapshot: RateLimitSnapshot, now: DateTime.Utc): Duration.Duration =>
+  Duration.millis(Math.max(0, DateTime.distance(snapshot.receivedAt, now)))
+
+const remainingOf = (wait: Duration.Duration, elapsed: Duration.Duration): Duration.Duration =>
+  Duration.greaterThan(wait, elapsed) ? Duration.subtract(wait, elapsed) : Duration.zero
+
+/**
+ * Like {@link retryDelay}, but also says which rule chose the wait.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const headerWait = (snapshot: RateLimitSnapshot, now: DateTime.Utc): Option.Option<HeaderWait> => {
+  const elapsed = elapsedSince(snapshot, now)
+  if (Option.isSome(snapshot.retryAfterMs)) {
+    return Option.some({ wait: remainingOf(snapshot.retryAfterMs.value, elapsed), rule: "retry-after-ms", buckets: [] })
+  }
+  if (Option.isSome(snapshot.retryAfter)) {
+    return Option.some({ wait: remainingOf(snapshot.retryAfter.value, elapsed), rule: "retry-after", buckets: [] })
+  }
+  const exhausted = exhaustedBuckets(snapshot).filter((name) => Option.isSome(snapshot[name].reset))
+  if (!Arr.isNonEmptyReadonlyArray(exhausted)) {
+    return Option.none()
+  }
+  const latestReset = Math.max(
+    ...exhausted.map((name) => DateTime.toEpochMillis(Option.getOrThrow(snapshot[name].reset)))
+  )
+  return Option.some({
+    wait: Duration.millis(Math.max(0, latestReset - DateTime.toEpochMillis(now))),
+    rule: "bucket-reset",
+    buckets: exhausted
+  })
+}
+
+/**
+ * The wait the server asks for before the next attempt, measured from `now`:
+ *
+ * 1. `retry-after-ms`, else
+ * 2. `retry-after` (seconds or HTTP-date), else
+ * 3. the reset of the exhausted bucket (`remaining: 0`); when several are
+ *    exhausted, the *latest* of their resets, else
+ * 4. none.
+ *
+ * A reset already in the past means no wait (`Duration.zero`).
+ *
+ * Why the latest exhausted reset and not the earliest reset of any bucket: a
+ * request needs every one of its buckets. Retrying when the requests bucket
+ * refills, while the input-token bucket stays empty for another 12 s, only
+ * buys another 429 (and, for sharp retries, acceleration-limit penalties).
+ * Buckets that are not exhausted do not block the request at all, so their
+ * resets say nothing about when it can succeed.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const retryDelay = (snapshot: RateLimitSnapshot, now: DateTime.Utc): Option.Option<Duration.Duration> =>
+  Option.map(headerWait(snapshot, now), (header) => header.wait)
