@@ -1,0 +1,385 @@
+/**
+ * When and how long to wait before sending a failed request again, as a
+ * `Schedule` for `Effect.retry`, composed from effect's own schedules.
+ *
+ * The wait before each retry is, in order:
+ * 1. what the server asked for: `retry-after-ms`, `retry-after`, then the
+ *    reset of the exhausted bucket (see `RateLimitHeaders.retryDelay`), plus
+ *    a small random spread so clients given the same `retry-after` do not
+ *    all come back in the same millisecond;
+ * 2. else exponential backoff (`baseDelay × 2^n`, capped at `maxDelay`) with
+ *    jitter: `full` (default), `decorrelated`, `equal` or `none`.
+ *
+ * Only retryable errors are retried (`ClaudeError.isRetryable`). A server
+ * wait longer than `maxHeaderWait` is not slept through: the schedule stops,
+ * and {@link retry} fails with {@link RetryWaitTooLongError}. When retries run
+ * out, {@link retry} fails with {@link MaxRetriesExceededError}.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as ScheduleInterval from "effect/ScheduleInterval"
+import * as ClaudeError from "./ClaudeError.js"
+import type { HeaderWait } from "./RateLimitHeaders.js"
+import * as RateLimitHeaders from "./RateLimitHeaders.js"
+
+/**
+ * How backoff delays are spread:
+ * - `full`: uniform in `[0, d]` (AWS "full jitter"; the best at spreading a herd)
+ * - `equal`: `d/2` plus uniform in `[0, d/2]`
+ * - `decorrelated`: uniform in `[baseDelay, 3 × previous]`, capped
+ * - `none`: exactly `d`
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Jitter = "full" | "decorrelated" | "equal" | "none"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Retries after the first attempt. Default 5. */
+  readonly maxRetries?: number | undefined
+  /** First backoff delay. Default 1 second. */
+  readonly baseDelay?: Duration.DurationInput | undefined
+  /** Cap on any backoff delay. Default 60 seconds. */
+  readonly maxDelay?: Duration.DurationInput | undefined
+  /** Default `"full"`. */
+  readonly jitter?: Jitter | undefined
+  /** Upper bound of the random spread added to server-given waits. Default 500 ms. */
+  readonly headerJitter?: Duration.DurationInput | undefined
+  /** Cap on any server-given wait; a longer one fails fast. Default 5 minutes. */
+  readonly maxHeaderWait?: Duration.DurationInput | undefined
+  /** Which errors are retried. Default `ClaudeError.isRetryable`. */
+  readonly isRetryable?: ((error: unknown) => boolean) | undefined
+}
+
+/**
+ * Options with every default filled in.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedOptions {
+  readonly maxRetries: number
+  readonly baseDelay: Duration.Duration
+  readonly maxDelay: Duration.Duration
+  readonly jitter: Jitter
+  readonly headerJitter: Duration.Duration
+  readonly maxHeaderWait: Duration.Duration
+  readonly isRetryable: (error: unknown) => boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolve = (options: Options = {}): ResolvedOptions => ({
+  maxRetries: Math.max(0, Math.floor(options.maxRetries ?? 5)),
+  baseDelay: Duration.decode(options.baseDelay ?? Duration.seconds(1)),
+  maxDelay: Duration.decode(options.maxDelay ?? Duration.seconds(60)),
+  jitter: options.jitter ?? "full",
+  headerJitter: Duration.decode(options.headerJitter ?? Duration.millis(500)),
+  maxHeaderWait: Duration.decode(options.maxHeaderWait ?? Duration.minutes(5)),
+  isRetryable: options.isRetryable ?? ClaudeError.isRetryable
+})
+
+/**
+ * Which rule chose a wait.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Rule = RateLimitHeaders.WaitRule | "backoff"
+
+/**
+ * One decision of the policy: the output of the schedule.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryStep {
+  /** The attempt that just failed, from 1. */
+  readonly attempt: number
+  readonly error: unknown
+  readonly rule: Rule
+  /** The wait before the next attempt, jitter included. */
+  readonly delay: Duration.Duration
+  /** The server-given wait before jitter, when a header rule applied. */
+  readonly headerWait: Option.Option<HeaderWait>
+  /** `false` when the server asked for more than `maxHeaderWait`: the policy stops. */
+  readonly withinLimit: boolean
+}
+
+/**
+ * Retries that were scheduled, by error tag and rule.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const retriesTotal = Metric.counter("claude_rate_limiter_retries_total", {
+  description: "Retries scheduled after a failed attempt",
+  incremental: true
+})
+
+/**
+ * Waits before retries, in seconds, by rule.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const retryWaitSeconds = Metric.histogram(
+  "claude_rate_limiter_retry_wait_seconds",
+  MetricBoundaries.exponential({ start: 0.05, factor: 2, count: 14 }),
+  "Wait before a retry"
+)
+
+const millis = Duration.toMillis
+
+const capAt = (max: Duration.Duration) => (delay: Duration.Duration): Duration.Duration => Duration.min(delay, max)
+
+const randomBetween = (low: number, high: number): Effect.Effect<Duration.Duration> =>
+  Effect.map(Random.nextRange(low, high), (value) => Duration.millis(Math.round(value)))
+
+// AWS "decorrelated jitter": each delay is uniform in [base, 3 × previous], capped.
+const decorrelated = (base: Duration.Duration, max: Duration.Duration): Schedule.Schedule<Duration.Duration> =>
+  Schedule.makeWithState(base, (now, _: unknown, previous: Duration.Duration) =>
+    Effect.map(
+      randomBetween(millis(base), Math.max(millis(base), millis(previous) * 3)),
+      (delay) => {
+        const capped = capAt(max)(delay)
+        return [capped, capped, ScheduleDecision.continueWith(ScheduleInterval.after(now + millis(capped)))] as const
+      }
+    ))
+
+/**
+ * The backoff part of the policy alone: a schedule whose delays (and outputs)
+ * are `baseDelay × 2^n`, capped at `maxDelay`, spread by `jitter`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const backoff = (options: Options = {}): Schedule.Schedule<Duration.Duration> => {
+  const { baseDelay, jitter, maxDelay } = resolve(options)
+  if (jitter === "decorrelated") {
+    return decorrelated(baseDelay, maxDelay)
+  }
+  const capped = Schedule.exponential(baseDelay, 2).pipe(Schedule.modifyDelay((_, delay) => capAt(maxDelay)(delay)))
+  const spread = jitter === "full"
+    ? Schedule.modifyDelayEffect(capped, (_, delay) => randomBetween(0, millis(delay)))
+    : jitter === "equal"
+    ? Schedule.modifyDelayEffect(capped, (_, delay) => randomBetween(millis(delay) / 2, millis(delay)))
+    : capped
+  return Schedule.delays(spread)
+}
+
+const planStep = (
+  options: ResolvedOptions,
+  error: unknown,
+  attempt: number,
+  backoffDelay: Duration.Duration
+): Effect.Effect<RetryStep> => {
+  const headerWait = ClaudeError.isResponseError(error)
+    ? Effect.map(DateTime.now, (now) => RateLimitHeaders.headerWait(error.rateLimits, now))
+    : Effect.succeed(Option.none<HeaderWait>())
+  return Effect.flatMap(headerWait, (header) =>
+    Option.match(header, {
+      onNone: () =>
+        Effect.succeed<RetryStep>({
+          attempt,
+          error,
+          rule: "backoff",
+          delay: backoffDelay,
+          headerWait: header,
+          withinLimit: true
+        }),
+      onSome: ({ rule, wait }) =>
+        Effect.map(randomBetween(0, millis(options.headerJitter)), (spread): RetryStep => ({
+          attempt,
+          error,
+          rule,
+          delay: Duration.sum(wait, spread),
+          headerWait: header,
+          withinLimit: Duration.lessThanOrEqualTo(wait, options.maxHeaderWait)
+        }))
+    }))
+}
+
+const errorTag = (error: unknown): string =>
+  typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "unknown"
+
+const logRetry = (step: RetryStep): Effect.Effect<void> => {
+  const header = Option.getOrUndefined(step.headerWait)
+  const rateLimits = ClaudeError.isResponseError(step.error) ? step.error.rateLimits : undefined
+  return Effect.logInfo(`Retrying after attempt ${step.attempt} in ${Duration.format(step.delay)} (${step.rule})`).pipe(
+    Effect.annotateLogs({
+      attempt: step.attempt,
+      waitMillis: millis(step.delay),
+      rule: step.rule,
+      error: errorTag(step.error),
+      ...(header === undefined ? {} : { headerWaitMillis: millis(header.wait), exhausted: header.buckets.join(",") }),
+      ...(rateLimits === undefined ? {} : {
+        retryAfter: Option.getOrUndefined(Option.map(rateLimits.retryAfter, Duration.format)),
+        retryAfterMs: Option.getOrUndefined(Option.map(rateLimits.retryAfterMs, millis)),
+        requestId: Option.getOrUndefined(rateLimits.requestId)
+      })
+    }),
+    Effect.zipRight(Metric.increment(
+      Metric.taggedWithLabels(retriesTotal, [
+        MetricLabel.make("error", errorTag(step.error)),
+        MetricLabel.make("rule", step.rule)
+      ])
+    )),
+    Effect.zipRight(Metric.update(Metric.tagged(retryWaitSeconds, "rule", step.rule), Duration.toSeconds(step.delay)))
+  )
+}
+
+/**
+ * The retry policy as a `Schedule`: use it with `Effect.retry`. It stops on
+ * an error that is not retryable, after `maxRetries` retries, or when the
+ * server asks for a wait beyond `maxHeaderWait`. Each retry is logged (the
+ * attempt, the wait, the rule that chose it and the header values behind it)
+ * and counted in {@link retriesTotal} and {@link retryWaitSeconds}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RetryPolicy } from "claude-rate-limiter"
+ *
+ * declare const send: Effect.Effect<string, unknown>
+ * const sendWithRetries = Effect.retry(send, RetryPolicy.make({ maxRetries: 3 }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Schedule.Schedule<RetryStep, unknown> => {
+  const resolved = resolve(options)
+  return backoff(resolved).pipe(
+    Schedule.intersect(Schedule.recurs(resolved.maxRetries)),
+    Schedule.intersect(Schedule.identity<unknown>()),
+    Schedule.whileInput(resolved.isRetryable),
+    Schedule.mapEffect(([[backoffDelay, retries], error]) => planStep(resolved, error, retries + 1, backoffDelay)),
+    Schedule.whileOutput((step) => step.withinLimit),
+    Schedule.modifyDelay((step) => step.delay),
+    Schedule.onDecision((step, decision) => ScheduleDecision.isContinue(decision) ? logRetry(step) : Effect.void)
+  )
+}
+
+/**
+ * Retries ran out: every one of `attempts` attempts failed with a retryable
+ * error, the last being `lastError`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MaxRetriesExceededError<E = unknown> extends Data.TaggedError("MaxRetriesExceededError")<{
+  readonly attempts: number
+  readonly lastError: E
+}> {
+  override get message(): string {
+    return `Gave up after ${this.attempts} attempts; last error: ${describe(this.lastError)}`
+  }
+}
+
+/**
+ * The server asked for a longer wait than `maxHeaderWait` allows. Rather than
+ * sleeping for it, the call fails now with what the server said.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RetryWaitTooLongError<E = unknown> extends Data.TaggedError("RetryWaitTooLongError")<{
+  readonly attempts: number
+  readonly wait: Duration.Duration
+  readonly maxWait: Duration.Duration
+  readonly rule: RateLimitHeaders.WaitRule
+  readonly lastError: E
+}> {
+  override get message(): string {
+    return `The server asked to wait ${Duration.format(this.wait)} (${this.rule}), more than the allowed ${
+      Duration.format(this.maxWait)
+    }; last error: ${describe(this.lastError)}`
+  }
+}
+
+const describe = (error: unknown): string =>
+  error instanceof Error ? `${errorTag(error)}: ${error.message}` : errorTag(error)
+
+const giveUp = <E>(
+  options: ResolvedOptions,
+  error: E,
+  attempts: number
+): Effect.Effect<never, E | MaxRetriesExceededError<E> | RetryWaitTooLongError<E>> => {
+  if (!options.isRetryable(error)) {
+    return Effect.fail(error)
+  }
+  if (attempts > options.maxRetries) {
+    return Effect.fail(new MaxRetriesExceededError({ attempts, lastError: error }))
+  }
+  // the only other way the schedule stops on a retryable error
+  const header = ClaudeError.isResponseError(error)
+    ? Effect.map(DateTime.now, (now) => RateLimitHeaders.headerWait(error.rateLimits, now))
+    : Effect.succeed(Option.none<HeaderWait>())
+  return Effect.flatMap(header, (wait) =>
+    Option.match(wait, {
+      onNone: (): Effect.Effect<never, E | RetryWaitTooLongError<E>> => Effect.fail(error),
+      onSome: ({ rule, wait }) =>
+        Effect.fail(
+          new RetryWaitTooLongError({ attempts, wait, maxWait: options.maxHeaderWait, rule, lastError: error })
+        )
+    }))
+}
+
+/**
+ * Runs `self` under the policy, and says why it gave up: the last error as
+ * is when it was not retryable, {@link MaxRetriesExceededError} when retries
+ * ran out, {@link RetryWaitTooLongError} when the server asked for too long a
+ * wait.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RetryPolicy } from "claude-rate-limiter"
+ *
+ * declare const send: Effect.Effect<string, unknown>
+ * const sendWithRetries = send.pipe(RetryPolicy.retry({ maxRetries: 3 }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const retry: {
+  (options?: Options): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | MaxRetriesExceededError<E> | RetryWaitTooLongError<E>, R>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    options?: Options
+  ): Effect.Effect<A, E | MaxRetriesExceededError<E> | RetryWaitTooLongError<E>, R>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(self: Effect.Effect<A, E, R>, options: Options = {}) => {
+    const resolved = resolve(options)
+    return Effect.flatMap(Ref.make(0), (attempts) =>
+      Effect.retryOrElse(
+        Effect.zipRight(Ref.update(attempts, (n) => n + 1), self),
+        make(resolved),
+        (error) => Effect.flatMap(Ref.get(attempts), (count) => giveUp(resolved, error, count))
+      ))
+  }
+)
