@@ -1,0 +1,10 @@
+/**
+ * Test layers for code that uses claude-rate-limiter: `import { ScriptedHttpClient } from "claude-rate-limiter/testing"`.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as ScriptedHttpClient from "./ScriptedHttpClient.js"
