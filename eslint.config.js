@@ -13,6 +13,8 @@ export default tseslint.config(
     },
     rules: {
       "@typescript-eslint/no-explicit-any": "off",
+      // Data.TaggedEnum<{ Closed: {} }> is effect's idiom for a case without fields
+      "@typescript-eslint/no-empty-object-type": "off",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": "error",
       "@typescript-eslint/array-type": ["error", { default: "generic", readonly: "generic" }],
