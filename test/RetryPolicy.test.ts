@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, DateTime, Effect, Exit, Fiber, Option, Ref, TestClock } from "effect"
+import { Clock, DateTime, Duration, Effect, Exit, Fiber, Metric, MetricLabel, Option, Ref, TestClock } from "effect"
 import * as ClaudeError from "../src/ClaudeError.js"
 import * as RateLimitHeaders from "../src/RateLimitHeaders.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
+import { captureLogs } from "./support/logs.js"
 
 const rateLimitError = (headers: Record<string, string>, now: DateTime.Utc) =>
   new ClaudeError.RateLimitError({
@@ -70,4 +71,118 @@ describe("RetryPolicy", () => {
         })
       ))
     }).pipe(Effect.withRandomFixed([0.5])))
+
+  const backoffTimes = (options: RetryPolicy.Options, random: ReadonlyArray<number>) =>
+    Effect.gen(function*() {
+      const { attempt, attempts } = yield* scripted(Array.from({ length: 10 }, () => overloaded))
+      const fiber = yield* attempt.pipe(RetryPolicy.retry(options), Effect.fork)
+      yield* TestClock.adjust("1 hour")
+      yield* Fiber.await(fiber)
+      const times = yield* Ref.get(attempts)
+      return times.slice(1).map((time, i) => time - times[i]!)
+    }).pipe(Effect.withRandomFixed(random as [number, ...Array<number>]))
+
+  it.effect("jitter modes: full, equal, none, decorrelated; all capped at maxDelay", () =>
+    Effect.gen(function*() {
+      const base = { maxRetries: 6, baseDelay: "1 second", maxDelay: "10 seconds" } as const
+      expect(yield* backoffTimes({ ...base, jitter: "none" }, [0.5])).toEqual([1000, 2000, 4000, 8000, 10000, 10000])
+      expect(yield* backoffTimes({ ...base, jitter: "full" }, [0.25])).toEqual([250, 500, 1000, 2000, 2500, 2500])
+      expect(yield* backoffTimes({ ...base, jitter: "equal" }, [0])).toEqual([500, 1000, 2000, 4000, 5000, 5000])
+      // decorrelated: uniform in [base, 3 × previous]; with U = 1 each wait triples, capped
+      expect(yield* backoffTimes({ ...base, jitter: "decorrelated" }, [1])).toEqual([
+        3000,
+        9000,
+        10000,
+        10000,
+        10000,
+        10000
+      ])
+      expect(yield* backoffTimes({ ...base, jitter: "decorrelated" }, [0])).toEqual([
+        1000,
+        1000,
+        1000,
+        1000,
+        1000,
+        1000
+      ])
+    }))
+
+  it.effect("a non-retryable error is returned as is after one attempt; isRetryable can be replaced", () =>
+    Effect.gen(function*() {
+      const notRetried = yield* Effect.exit(Effect.fail(new Error("nope")).pipe(RetryPolicy.retry()))
+      expect(Exit.isFailure(notRetried) && notRetried.cause._tag === "Fail" && notRetried.cause.error.message)
+        .toBe("nope")
+      const count = yield* Ref.make(0)
+      const fiber = yield* Effect.fork(
+        Effect.zipRight(Ref.update(count, (n) => n + 1), Effect.fail("transient")).pipe(
+          RetryPolicy.retry({ maxRetries: 2, isRetryable: (e) => e === "transient", jitter: "none" })
+        )
+      )
+      yield* TestClock.adjust("1 minute")
+      const exit = yield* Fiber.await(fiber)
+      expect(yield* Ref.get(count)).toBe(3)
+      expect(exit).toStrictEqual(
+        Exit.fail(new RetryPolicy.MaxRetriesExceededError({ attempts: 3, lastError: "transient" }))
+      )
+    }))
+
+  it.effect("make() is a plain Schedule: Effect.retry stops with the last error, its outputs describe each step", () =>
+    Effect.gen(function*() {
+      const { attempt, attempts } = yield* scripted([
+        (now) => rateLimitError({ "retry-after-ms": "1500" }, now),
+        overloaded
+      ])
+      const fiber = yield* Effect.fork(Effect.retry(attempt, RetryPolicy.make({ headerJitter: 0 })))
+      yield* TestClock.adjust("1 minute")
+      expect(yield* Fiber.join(fiber)).toBe("ok")
+      expect(yield* Ref.get(attempts)).toEqual([0, 1500, 2500])
+    }).pipe(Effect.withRandomFixed([0.5])))
+
+  it.effect("every retry is logged with attempt, wait, rule and header values, and counted in metrics", () =>
+    Effect.gen(function*() {
+      const retries = Metric.taggedWithLabels(RetryPolicy.retriesTotal, [
+        MetricLabel.make("error", "RateLimitError"),
+        MetricLabel.make("rule", "retry-after")
+      ])
+      const before = (yield* Metric.value(retries)).count
+      const [, logs] = yield* captureLogs(Effect.gen(function*() {
+        const { attempt } = yield* scripted([
+          (now) => rateLimitError({ "retry-after": "4", "request-id": "req_7" }, now)
+        ])
+        const fiber = yield* Effect.fork(attempt.pipe(RetryPolicy.retry()))
+        yield* TestClock.adjust("1 minute")
+        yield* Fiber.join(fiber)
+      }))
+      const retryLogs = logs.filter((line) => line.message.startsWith("Retrying"))
+      expect(retryLogs).toHaveLength(1)
+      expect(retryLogs[0]?.message).toBe("Retrying after attempt 1 in 4s 250ms (retry-after)")
+      expect(retryLogs[0]?.annotations).toMatchObject({
+        attempt: 1,
+        waitMillis: 4250,
+        rule: "retry-after",
+        error: "RateLimitError",
+        headerWaitMillis: 4000,
+        retryAfter: "4s",
+        requestId: "req_7"
+      })
+      expect((yield* Metric.value(retries)).count - before).toBe(1)
+      const waits = yield* Metric.value(Metric.tagged(RetryPolicy.retryWaitSeconds, "rule", "retry-after"))
+      expect(waits.count).toBeGreaterThanOrEqual(1)
+    }).pipe(Effect.withRandomFixed([0.5])))
+
+  it.effect("header waits get their own jitter; maxHeaderWait bounds them, backoff waits are bounded by maxDelay", () =>
+    Effect.gen(function*() {
+      const { attempt, attempts } = yield* scripted([
+        (now) => rateLimitError({ "retry-after": "30" }, now),
+        (now) => rateLimitError({ "retry-after": "31" }, now)
+      ])
+      const fiber = yield* Effect.fork(attempt.pipe(RetryPolicy.retry({ maxHeaderWait: "30 seconds" })))
+      yield* TestClock.adjust("5 minutes")
+      const exit = yield* Fiber.await(fiber)
+      expect(yield* Ref.get(attempts)).toEqual([0, 30_400])
+      const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+      expect(error).toBeInstanceOf(RetryPolicy.RetryWaitTooLongError)
+      expect((error as RetryPolicy.RetryWaitTooLongError).wait).toEqual(Duration.seconds(31))
+      expect((error as RetryPolicy.RetryWaitTooLongError).message).toContain("31s")
+    }).pipe(Effect.withRandomFixed([0.8])))
 })
