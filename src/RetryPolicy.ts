@@ -222,22 +222,24 @@ const planStep = (
 const errorTag = (error: unknown): string =>
   typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "unknown"
 
+const definedOnly = (record: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined && value !== ""))
+
 const logRetry = (step: RetryStep): Effect.Effect<void> => {
   const header = Option.getOrUndefined(step.headerWait)
   const rateLimits = ClaudeError.isResponseError(step.error) ? step.error.rateLimits : undefined
   return Effect.logInfo(`Retrying after attempt ${step.attempt} in ${Duration.format(step.delay)} (${step.rule})`).pipe(
-    Effect.annotateLogs({
+    Effect.annotateLogs(definedOnly({
       attempt: step.attempt,
       waitMillis: millis(step.delay),
       rule: step.rule,
       error: errorTag(step.error),
-      ...(header === undefined ? {} : { headerWaitMillis: millis(header.wait), exhausted: header.buckets.join(",") }),
-      ...(rateLimits === undefined ? {} : {
-        retryAfter: Option.getOrUndefined(Option.map(rateLimits.retryAfter, Duration.format)),
-        retryAfterMs: Option.getOrUndefined(Option.map(rateLimits.retryAfterMs, millis)),
-        requestId: Option.getOrUndefined(rateLimits.requestId)
-      })
-    }),
+      headerWaitMillis: header && millis(header.wait),
+      exhausted: header?.buckets.join(","),
+      retryAfter: rateLimits && Option.getOrUndefined(Option.map(rateLimits.retryAfter, Duration.format)),
+      retryAfterMs: rateLimits && Option.getOrUndefined(Option.map(rateLimits.retryAfterMs, millis)),
+      requestId: rateLimits && Option.getOrUndefined(rateLimits.requestId)
+    })),
     Effect.zipRight(Metric.increment(
       Metric.taggedWithLabels(retriesTotal, [
         MetricLabel.make("error", errorTag(step.error)),
