@@ -41,8 +41,10 @@ const program = Effect.gen(function*() {
     const snapshot = yield* state.get("claude-sonnet-4-6")
     const remaining = Option.getOrUndefined(Option.flatMap(snapshot, (s) => s.requests.remaining))
     yield* Console.log(
-      `${prompt.padEnd(14)} → ${String(text).padEnd(14)} after ${Duration.format(Duration.millis(Date.now() - started))}` +
-        (remaining === undefined ? "" : `  (requests remaining: ${remaining})`)
+      `${prompt.padEnd(14)} → ${String(text).padEnd(14)} after ${
+        Duration.format(Duration.millis(Date.now() - started))
+      }`
+        + (remaining === undefined ? "" : `  (requests remaining: ${remaining})`)
     )
   }
 })
