@@ -355,7 +355,10 @@ describe("ClaudeClient secrets", () => {
         Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "",
         JSON.stringify(spans.map((span) => [span.name, Object.fromEntries(span.attributes)]))
       ].join("\n")
-      expect(spans.map((span) => span.name)).toContain("ClaudeClient.createMessage")
+      const call = spans.find((span) => span.name === "ClaudeClient.createMessage")
+      expect(call?.attributes.get("claude.attempts")).toBe(3)
+      expect(call?.attributes.get("claude.pool")).toBe("claude-sonnet-4-6")
+      expect(spans.filter((span) => span.name === "ClaudeClient.createMessage.attempt")).toHaveLength(3)
       expect(logs.some((line) => line.annotations["error"] === "ConnectionError")).toBe(true)
       expect(everything).not.toContain(apiKey)
       expect(everything).not.toContain("SECRET")
