@@ -8,3 +8,13 @@
  * @since 0.1.0
  */
 export * as ScriptedHttpClient from "./ScriptedHttpClient.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Simulator from "./Simulator.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SimulatorConfig from "./SimulatorConfig.js"
