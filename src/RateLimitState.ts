@@ -166,10 +166,9 @@ const reserve = (
 ): readonly [number, PoolBuckets] => {
   let waitMillis = 0
   const buckets = { ...pool.buckets }
-  for (const name of bucketNames) {
-    const amount = cost[name]
-    const bucket = pool.buckets[name]
-    if (amount === undefined || bucket === undefined) continue
+  for (const name of chargedBuckets(pool, cost)) {
+    const amount = cost[name]!
+    const bucket = pool.buckets[name]!
     const target = Math.min(bucket.capacity, threshold * bucket.capacity + amount)
     waitMillis = Math.max(waitMillis, TokenBucket.millisUntil(bucket, now, target))
     buckets[name] = TokenBucket.take(bucket, now, amount)
@@ -179,6 +178,15 @@ const reserve = (
   }
   return [waitMillis, { buckets, waiting: adjust(pool.waiting, cost, 1) }]
 }
+
+// `tokens` describes whichever token bucket is most restrictive at the moment
+// (input or output), so once those two are known it would double-charge the
+// input, against a bucket that may be the output's. It is used only alone.
+const chargedBuckets = (pool: PoolBuckets, cost: Cost): ReadonlyArray<BucketName> =>
+  bucketNames.filter((name) =>
+    cost[name] !== undefined && pool.buckets[name] !== undefined
+    && !(name === "tokens" && (pool.buckets.inputTokens !== undefined || pool.buckets.outputTokens !== undefined))
+  )
 
 const adjust = (
   waiting: PoolBuckets["waiting"],
@@ -197,10 +205,8 @@ const release = (pool: PoolBuckets, cost: Cost, now: number, refund: boolean): P
   const waiting = adjust(pool.waiting, cost, -1)
   if (!refund) return { ...pool, waiting }
   const buckets = { ...pool.buckets }
-  for (const name of bucketNames) {
-    const amount = cost[name]
-    const bucket = buckets[name]
-    if (amount !== undefined && bucket !== undefined) buckets[name] = TokenBucket.refund(bucket, now, amount)
+  for (const name of chargedBuckets(pool, cost)) {
+    buckets[name] = TokenBucket.refund(buckets[name]!, now, cost[name]!)
   }
   return { buckets, waiting }
 }

@@ -126,4 +126,33 @@ describe("RateLimitState", () => {
       expect(yield* state.awaitCapacity(pool, { requests: 1 })).toEqual(Duration.zero)
       expect(Option.isSome(yield* state.get(pool))).toBe(true)
     }))
+
+  it.effect("the combined tokens bucket is not charged when the input and output buckets are known", () =>
+    Effect.gen(function*() {
+      const state = yield* RateLimitState.make({ threshold: 0 })
+      // "tokens" reports whichever bucket is most restrictive: here the 8 000 output tokens
+      yield* state.update(
+        pool,
+        yield* snapshotNow((now) => ({
+          ...Scripted.bucketHeaders("input-tokens", { limit: 30_000, remaining: 30_000, now, resetIn: "0 seconds" }),
+          ...Scripted.bucketHeaders("output-tokens", { limit: 8_000, remaining: 1_000, now, resetIn: "52 seconds" }),
+          ...Scripted.bucketHeaders("tokens", { limit: 8_000, remaining: 1_000, now, resetIn: "52 seconds" })
+        }))
+      )
+      expect(yield* state.awaitCapacity(pool, { inputTokens: 5_000, tokens: 5_000 })).toEqual(Duration.zero)
+    }))
+
+  it.effect("without input and output buckets, the combined tokens bucket is charged", () =>
+    Effect.gen(function*() {
+      const state = yield* RateLimitState.make({ threshold: 0 })
+      yield* state.update(
+        pool,
+        yield* snapshotNow((now) =>
+          Scripted.bucketHeaders("tokens", { limit: 60_000, remaining: 0, now, resetIn: "60 seconds" })
+        )
+      )
+      const fiber = yield* Effect.fork(state.awaitCapacity(pool, { inputTokens: 1_000, tokens: 1_000 }))
+      yield* TestClock.adjust("5 seconds")
+      expect(Duration.toMillis(yield* Fiber.join(fiber))).toBe(1_000)
+    }))
 })
