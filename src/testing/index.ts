@@ -18,3 +18,8 @@ export * as Simulator from "./Simulator.js"
  * @since 0.1.0
  */
 export * as SimulatorConfig from "./SimulatorConfig.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as VirtualTime from "./VirtualTime.js"
