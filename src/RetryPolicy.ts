@@ -126,24 +126,35 @@ export interface RetryStep {
 }
 
 /**
+ * The names of the policy's metrics, for exporters and dashboards.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metricNames = {
+  retries: "claude_rate_limiter_retries_total",
+  retryWait: "claude_rate_limiter_retry_wait_seconds"
+} as const
+
+/**
  * Retries that were scheduled, by error tag and rule.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const retriesTotal = Metric.counter("claude_rate_limiter_retries_total", {
+export const retriesTotal = Metric.counter(metricNames.retries, {
   description: "Retries scheduled after a failed attempt",
   incremental: true
 })
 
 /**
- * Waits before retries, in seconds, by rule.
+ * Waits before retries, in seconds, by error tag and rule.
  *
  * @since 0.1.0
  * @category metrics
  */
 export const retryWaitSeconds = Metric.histogram(
-  "claude_rate_limiter_retry_wait_seconds",
+  metricNames.retryWait,
   MetricBoundaries.exponential({ start: 0.05, factor: 2, count: 14 }),
   "Wait before a retry"
 )
@@ -246,7 +257,13 @@ const logRetry = (step: RetryStep): Effect.Effect<void> => {
         MetricLabel.make("rule", step.rule)
       ])
     )),
-    Effect.zipRight(Metric.update(Metric.tagged(retryWaitSeconds, "rule", step.rule), Duration.toSeconds(step.delay)))
+    Effect.zipRight(Metric.update(
+      Metric.taggedWithLabels(retryWaitSeconds, [
+        MetricLabel.make("error", errorTag(step.error)),
+        MetricLabel.make("rule", step.rule)
+      ]),
+      Duration.toSeconds(step.delay)
+    ))
   )
 }
 

@@ -166,7 +166,10 @@ describe("RetryPolicy", () => {
         requestId: "req_7"
       })
       expect((yield* Metric.value(retries)).count - before).toBe(1)
-      const waits = yield* Metric.value(Metric.tagged(RetryPolicy.retryWaitSeconds, "rule", "retry-after"))
+      const waits = yield* Metric.value(Metric.taggedWithLabels(RetryPolicy.retryWaitSeconds, [
+        MetricLabel.make("error", "RateLimitError"),
+        MetricLabel.make("rule", "retry-after")
+      ]))
       expect(waits.count).toBeGreaterThanOrEqual(1)
     }).pipe(Effect.withRandomFixed([0.5])))
 
