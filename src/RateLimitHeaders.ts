@@ -56,7 +56,7 @@ export class BucketSnapshot extends Schema.Class<BucketSnapshot>("BucketSnapshot
     limit: Option.none(),
     remaining: Option.none(),
     reset: Option.none()
-  })
+  }, true)
 
   /**
    * `true` when the server reported `remaining: 0`.
@@ -153,7 +153,7 @@ export class RateLimitSnapshot extends Schema.Class<RateLimitSnapshot>("RateLimi
       requestId: Option.none(),
       receivedAt,
       malformed: []
-    })
+    }, true)
   }
 
   /**
@@ -213,57 +213,70 @@ const BooleanHeader = Schema.transform(
 
 const RequestIdHeader = Schema.Trim.pipe(Schema.nonEmptyString(), Schema.maxLength(512))
 
+// Decoders are compiled once: every response of every request goes through them.
+type Decoder<A> = (raw: string) => Either.Either<A, ParseResult.ParseError>
+
+const decodeInteger: Decoder<number> = Schema.decodeUnknownEither(IntegerHeader)
+const decodeRfc3339: Decoder<DateTime.Utc> = Schema.decodeUnknownEither(Rfc3339Header)
+const decodeSeconds: Decoder<number> = Schema.decodeUnknownEither(SecondsHeader)
+const decodeMillis: Decoder<number> = Schema.decodeUnknownEither(MillisHeader)
+const decodeHttpDate: Decoder<DateTime.Utc> = Schema.decodeUnknownEither(HttpDateHeader)
+const decodeBoolean: Decoder<boolean> = Schema.decodeUnknownEither(BooleanHeader)
+const decodeRequestId: Decoder<string> = Schema.decodeUnknownEither(RequestIdHeader)
+
 type HeaderLookup = (name: string) => Option.Option<string>
 
 interface Decoding {
   readonly malformed: Array<string>
-  readonly read: <A>(name: string, schema: Schema.Schema<A, string>) => Option.Option<A>
+  readonly read: <A>(name: string, decoder: (raw: string) => Option.Option<A>) => Option.Option<A>
 }
 
 const decoding = (lookup: HeaderLookup): Decoding => {
   const malformed: Array<string> = []
   return {
     malformed,
-    read: (name, schema) =>
+    read: (name, decoder) =>
       Option.flatMap(lookup(name), (raw) => {
-        const decoded = Schema.decodeUnknownEither(schema)(raw)
-        if (Either.isLeft(decoded)) {
-          malformed.push(name)
-          return Option.none()
-        }
-        return Option.some(decoded.right)
+        const decoded = decoder(raw)
+        if (Option.isNone(decoded)) malformed.push(name)
+        return decoded
       })
   }
 }
 
+const valid = <A>(decoder: Decoder<A>) => (raw: string): Option.Option<A> => Either.getRight(decoder(raw))
+
+const integer = valid(decodeInteger)
+const rfc3339 = valid(decodeRfc3339)
+
 const decodeBucket = (decoding: Decoding, name: BucketName): BucketSnapshot => {
   const prefix = bucketHeaderPrefix[name]
-  const limit = decoding.read(`${prefix}-limit`, IntegerHeader)
-  const remaining = decoding.read(`${prefix}-remaining`, IntegerHeader)
-  const reset = decoding.read(`${prefix}-reset`, Rfc3339Header)
+  const limit = decoding.read(`${prefix}-limit`, integer)
+  const remaining = decoding.read(`${prefix}-remaining`, integer)
+  const reset = decoding.read(`${prefix}-reset`, rfc3339)
   if (Option.isNone(limit) && Option.isNone(remaining) && Option.isNone(reset)) {
     return BucketSnapshot.empty
   }
-  return new BucketSnapshot({ limit, remaining, reset })
+  // decoded above: no need to validate again
+  return new BucketSnapshot({ limit, remaining, reset }, true)
 }
 
-const decodeRetryAfter = (decoding: Decoding, now: DateTime.Utc): Option.Option<Duration.Duration> => {
-  const asSeconds = Schema.Union(
-    SecondsHeader,
-    Schema.transformOrFail(HttpDateHeader, Schema.Number, {
-      strict: true,
-      decode: (date, _, ast) => {
-        // A date in the past means "now"; one beyond the plausible horizon is broken.
-        const seconds = Math.max(0, DateTime.distance(now, date) / 1000)
-        return seconds <= Duration.toSeconds(maxPlausibleWait)
-          ? ParseResult.succeed(seconds)
-          : ParseResult.fail(new ParseResult.Type(ast, date, "HTTP-date too far in the future"))
-      },
-      encode: (seconds) => ParseResult.succeed(DateTime.addDuration(now, Duration.seconds(seconds)))
-    })
-  )
-  return Option.map(decoding.read("retry-after", asSeconds), Duration.seconds)
+const maxPlausibleSeconds = Duration.toSeconds(maxPlausibleWait)
+
+// Seconds, else an HTTP-date measured from `now`: one in the past means no
+// wait, one beyond the plausible horizon is broken.
+const retryAfterAt = (now: DateTime.Utc) => (raw: string): Option.Option<Duration.Duration> => {
+  const seconds = Either.getRight(decodeSeconds(raw))
+  if (Option.isSome(seconds)) return Option.some(Duration.seconds(seconds.value))
+  return Option.flatMap(Either.getRight(decodeHttpDate(raw)), (date) => {
+    const wait = Math.max(0, DateTime.distance(now, date) / 1000)
+    return wait <= maxPlausibleSeconds ? Option.some(Duration.seconds(wait)) : Option.none()
+  })
 }
+
+const millis = (raw: string) => Option.map(Either.getRight(decodeMillis(raw)), Duration.millis)
+const booleanHeader = valid(decodeBoolean)
+const requestIdHeader = valid(decodeRequestId)
 
 const toLookup = (input: Headers.Input): HeaderLookup => {
   const headers = Headers.fromInput(input)
@@ -282,10 +295,10 @@ export const decodeAt = (headers: Headers.Input, now: DateTime.Utc): RateLimitSn
   const buckets = Object.fromEntries(
     bucketNames.map((name) => [name, decodeBucket(reading, name)] as const)
   ) as Record<BucketName, BucketSnapshot>
-  const retryAfter = decodeRetryAfter(reading, now)
-  const retryAfterMs = Option.map(reading.read("retry-after-ms", MillisHeader), Duration.millis)
-  const shouldRetry = reading.read("x-should-retry", BooleanHeader)
-  const requestId = reading.read("request-id", RequestIdHeader)
+  const retryAfter = reading.read("retry-after", retryAfterAt(now))
+  const retryAfterMs = reading.read("retry-after-ms", millis)
+  const shouldRetry = reading.read("x-should-retry", booleanHeader)
+  const requestId = reading.read("request-id", requestIdHeader)
   return new RateLimitSnapshot({
     ...buckets,
     retryAfter,
@@ -294,7 +307,7 @@ export const decodeAt = (headers: Headers.Input, now: DateTime.Utc): RateLimitSn
     requestId,
     receivedAt: now,
     malformed: reading.malformed
-  })
+  }, true)
 }
 
 /**

@@ -137,7 +137,7 @@ const mergeSnapshot = (previous: Option.Option<RateLimitSnapshot>, next: RateLim
       new RateLimitSnapshot({
         ...next,
         ...Object.fromEntries(bucketNames.map((name) => [name, mergeBucket(old[name], next[name])] as const))
-      })
+      }, true)
   })
 
 const calibrate = (pool: PoolBuckets, snapshot: RateLimitSnapshot, windowMillis: number): PoolBuckets => {
