@@ -1,0 +1,28 @@
+/** Helpers shared by the benchmarks: timing loops and plain-text tables. */
+
+export const time = (f: () => unknown, options: { readonly minMillis: number }) => {
+  for (let i = 0; i < 200; i++) f() // warm up
+  let iterations = 0
+  const start = performance.now()
+  let elapsed = 0
+  while (elapsed < options.minMillis) {
+    for (let i = 0; i < 100; i++) f()
+    iterations += 100
+    elapsed = performance.now() - start
+  }
+  return { opsPerSecond: (iterations / elapsed) * 1000 }
+}
+
+export const printTable = (
+  title: string,
+  headers: ReadonlyArray<string>,
+  rows: ReadonlyArray<ReadonlyArray<string>>
+) => {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? "").length)))
+  const line = (cells: ReadonlyArray<string>) =>
+    "| " + cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" | ") + " |"
+  console.log(`\n${title}\n`)
+  console.log(line(headers))
+  console.log("|" + widths.map((w, i) => (i === 0 ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":")).join("|") + "|")
+  for (const row of rows) console.log(line(row))
+}
