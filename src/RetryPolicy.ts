@@ -26,13 +26,14 @@ import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleInterval from "effect/ScheduleInterval"
+import type * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ClaudeError from "./ClaudeError.js"
-import type { HeaderWait } from "./RateLimitHeaders.js"
 import * as RateLimitHeaders from "./RateLimitHeaders.js"
 
 /**
@@ -66,6 +67,14 @@ export interface Options {
   readonly maxHeaderWait?: Duration.DurationInput | undefined
   /** Which errors are retried. Default `ClaudeError.isRetryable`. */
   readonly isRetryable?: ((error: unknown) => boolean) | undefined
+  /**
+   * Wait out an open circuit instead of failing: a `CircuitOpenError` is
+   * retried after the time the circuit stays open (half-open rejections after
+   * backoff), bounded by `maxHeaderWait`. For batch work that should pause
+   * through an outage rather than lose requests; the API still sees only the
+   * breaker's probes. Default `false`: fail fast.
+   */
+  readonly retryOnOpenCircuit?: boolean | undefined
 }
 
 /**
@@ -82,21 +91,30 @@ export interface ResolvedOptions {
   readonly headerJitter: Duration.Duration
   readonly maxHeaderWait: Duration.Duration
   readonly isRetryable: (error: unknown) => boolean
+  readonly retryOnOpenCircuit: boolean
 }
 
 /**
  * @since 0.1.0
  * @category constructors
  */
-export const resolve = (options: Options = {}): ResolvedOptions => ({
-  maxRetries: Math.max(0, Math.floor(options.maxRetries ?? 5)),
-  baseDelay: Duration.decode(options.baseDelay ?? Duration.seconds(1)),
-  maxDelay: Duration.decode(options.maxDelay ?? Duration.seconds(60)),
-  jitter: options.jitter ?? "full",
-  headerJitter: Duration.decode(options.headerJitter ?? Duration.millis(500)),
-  maxHeaderWait: Duration.decode(options.maxHeaderWait ?? Duration.minutes(5)),
-  isRetryable: options.isRetryable ?? ClaudeError.isRetryable
-})
+export const resolve = (options: Options = {}): ResolvedOptions => {
+  const isRetryable = options.isRetryable ?? ClaudeError.isRetryable
+  const retryOnOpenCircuit = options.retryOnOpenCircuit ?? false
+  return {
+    maxRetries: Math.max(0, Math.floor(options.maxRetries ?? 5)),
+    baseDelay: Duration.decode(options.baseDelay ?? Duration.seconds(1)),
+    maxDelay: Duration.decode(options.maxDelay ?? Duration.seconds(60)),
+    jitter: options.jitter ?? "full",
+    headerJitter: Duration.decode(options.headerJitter ?? Duration.millis(500)),
+    maxHeaderWait: Duration.decode(options.maxHeaderWait ?? Duration.minutes(5)),
+    isRetryable: retryOnOpenCircuit ? (error) => isCircuitOpen(error) || isRetryable(error) : isRetryable,
+    retryOnOpenCircuit
+  }
+}
+
+const isCircuitOpen = (error: unknown): error is CircuitBreaker.CircuitOpenError =>
+  Predicate.isTagged(error, "CircuitOpenError")
 
 /**
  * Which rule chose a wait.
@@ -104,7 +122,32 @@ export const resolve = (options: Options = {}): ResolvedOptions => ({
  * @since 0.1.0
  * @category models
  */
-export type Rule = RateLimitHeaders.WaitRule | "backoff"
+export type Rule = ServerWait["rule"] | "backoff"
+
+/**
+ * A wait the other side asked for: the API's headers, or (with
+ * `retryOnOpenCircuit`) the time an open circuit stays open.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerWait {
+  readonly wait: Duration.Duration
+  readonly rule: RateLimitHeaders.WaitRule | "circuit-open"
+  /** For `bucket-reset`, the exhausted buckets whose latest reset was used. */
+  readonly buckets: ReadonlyArray<RateLimitHeaders.BucketName>
+}
+
+const serverWait = (options: ResolvedOptions, error: unknown): Effect.Effect<Option.Option<ServerWait>> => {
+  if (ClaudeError.isResponseError(error)) {
+    return Effect.map(DateTime.now, (now) => RateLimitHeaders.headerWait(error.rateLimits, now))
+  }
+  // a half-open rejection has no time left to wait: it falls back to backoff
+  if (options.retryOnOpenCircuit && isCircuitOpen(error) && error.state === "Open") {
+    return Effect.succeed(Option.some({ wait: error.remaining, rule: "circuit-open", buckets: [] }))
+  }
+  return Effect.succeed(Option.none())
+}
 
 /**
  * One decision of the policy: the output of the schedule.
@@ -119,8 +162,8 @@ export interface RetryStep {
   readonly rule: Rule
   /** The wait before the next attempt, jitter included. */
   readonly delay: Duration.Duration
-  /** The server-given wait before jitter, when a header rule applied. */
-  readonly headerWait: Option.Option<HeaderWait>
+  /** The server-given wait before jitter, when a header rule (or an open circuit) applied. */
+  readonly headerWait: Option.Option<ServerWait>
   /** `false` when the server asked for more than `maxHeaderWait`: the policy stops. */
   readonly withinLimit: boolean
 }
@@ -204,10 +247,7 @@ const planStep = (
   attempt: number,
   backoffDelay: Duration.Duration
 ): Effect.Effect<RetryStep> => {
-  const headerWait = ClaudeError.isResponseError(error)
-    ? Effect.map(DateTime.now, (now) => RateLimitHeaders.headerWait(error.rateLimits, now))
-    : Effect.succeed(Option.none<HeaderWait>())
-  return Effect.flatMap(headerWait, (header) =>
+  return Effect.flatMap(serverWait(options, error), (header) =>
     Option.match(header, {
       onNone: () =>
         Effect.succeed<RetryStep>({
@@ -326,7 +366,7 @@ export class RetryWaitTooLongError<E = unknown> extends Data.TaggedError("RetryW
   readonly attempts: number
   readonly wait: Duration.Duration
   readonly maxWait: Duration.Duration
-  readonly rule: RateLimitHeaders.WaitRule
+  readonly rule: ServerWait["rule"]
   readonly lastError: E
 }> {
   override get message(): string {
@@ -351,10 +391,7 @@ const giveUp = <E>(
     return Effect.fail(new MaxRetriesExceededError({ attempts, lastError: error }))
   }
   // the only other way the schedule stops on a retryable error
-  const header = ClaudeError.isResponseError(error)
-    ? Effect.map(DateTime.now, (now) => RateLimitHeaders.headerWait(error.rateLimits, now))
-    : Effect.succeed(Option.none<HeaderWait>())
-  return Effect.flatMap(header, (wait) =>
+  return Effect.flatMap(serverWait(options, error), (wait) =>
     Option.match(wait, {
       onNone: (): Effect.Effect<never, E | RetryWaitTooLongError<E>> => Effect.fail(error),
       onSome: ({ rule, wait }) =>

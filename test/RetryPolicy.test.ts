@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, DateTime, Duration, Effect, Exit, Fiber, Metric, MetricLabel, Option, Ref, TestClock } from "effect"
+import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as ClaudeError from "../src/ClaudeError.js"
 import * as RateLimitHeaders from "../src/RateLimitHeaders.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
@@ -188,4 +189,24 @@ describe("RetryPolicy", () => {
       expect((error as RetryPolicy.RetryWaitTooLongError).wait).toEqual(Duration.seconds(31))
       expect((error as RetryPolicy.RetryWaitTooLongError).message).toContain("31s")
     }).pipe(Effect.withRandomFixed([0.8])))
+
+  it.effect("retryOnOpenCircuit: an open circuit is waited out (its remaining time), not failed; off by default", () =>
+    Effect.gen(function*() {
+      const open = (remaining: number) => () =>
+        new CircuitBreaker.CircuitOpenError({ name: "claude", state: "Open", remaining: Duration.seconds(remaining) })
+      const failsFast = yield* scripted([open(40)])
+      expect(yield* Effect.flip(failsFast.attempt.pipe(RetryPolicy.retry()))).toBeInstanceOf(
+        CircuitBreaker.CircuitOpenError
+      )
+      const waits = yield* scripted([open(40), open(20)])
+      const fiber = yield* Effect.fork(waits.attempt.pipe(RetryPolicy.retry({ retryOnOpenCircuit: true })))
+      yield* TestClock.adjust("2 minutes")
+      expect(yield* Fiber.join(fiber)).toBe("ok")
+      // 40 s + 250 ms jitter, then 20 s + 250 ms
+      const times = yield* Ref.get(waits.attempts)
+      expect(times.map((t) => t - times[0]!)).toEqual([0, 40_250, 60_500])
+      const tooLong = yield* scripted([open(600)])
+      const error = yield* Effect.flip(tooLong.attempt.pipe(RetryPolicy.retry({ retryOnOpenCircuit: true })))
+      expect(error).toMatchObject({ _tag: "RetryWaitTooLongError", rule: "circuit-open" })
+    }).pipe(Effect.withRandomFixed([0.5])))
 })

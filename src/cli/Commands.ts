@@ -100,6 +100,9 @@ const workloadOptions = {
     Options.withDescription("share of each bucket kept in reserve before sending (default 0.1)"),
     Options.optional
   ),
+  waitForCircuit: Options.boolean("wait-for-circuit").pipe(
+    Options.withDescription("wait out an open circuit instead of failing requests (RetryPolicy retryOnOpenCircuit)")
+  ),
   json: Options.boolean("json").pipe(Options.withDescription("print the summary as JSON")),
   verbose: Options.boolean("verbose").pipe(Options.withDescription("log every retry"))
 }
@@ -160,7 +163,7 @@ const runOptions = (args: WorkloadArgs & SimulatorArgs, progress: boolean): Run.
     seed: args.seed
   },
   simulator: simulatorConfig(args, args.seed),
-  retry: { maxRetries: Option.getOrUndefined(args.maxRetries) },
+  retry: { maxRetries: Option.getOrUndefined(args.maxRetries), retryOnOpenCircuit: args.waitForCircuit },
   rateLimitState: { threshold: Option.getOrUndefined(args.threshold) },
   progress: progress && !args.json
 })

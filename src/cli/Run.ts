@@ -22,6 +22,7 @@ import * as Redacted from "effect/Redacted"
 import * as CircuitBreaker from "../CircuitBreaker.js"
 import * as ClaudeClient from "../ClaudeClient.js"
 import * as RateLimitState from "../RateLimitState.js"
+import type * as RetryPolicy from "../RetryPolicy.js"
 import * as Simulator from "../testing/Simulator.js"
 import type * as SimulatorConfig from "../testing/SimulatorConfig.js"
 import * as VirtualTime from "../testing/VirtualTime.js"
@@ -37,8 +38,10 @@ import * as Workload from "./Workload.js"
 export interface Options {
   readonly workload: Workload.Workload
   readonly simulator: SimulatorConfig.Options
-  readonly retry: { readonly maxRetries?: number | undefined }
+  readonly retry: RetryPolicy.Options
   readonly rateLimitState: RateLimitState.Options
+  /** circuit breaker options, or `false` for none; default: a breaker with default options */
+  readonly circuitBreaker?: CircuitBreaker.Options | false | undefined
   /** show the live progress line (not for forecasts) */
   readonly progress: boolean
 }
@@ -68,7 +71,9 @@ const clientLayer = (
         Effect.map(RateLimitState.make(options.rateLimitState), monitor.rateLimitState)
       )
     ),
-    Layer.provide(CircuitBreaker.layer()),
+    Layer.provide(
+      options.circuitBreaker === false ? CircuitBreaker.layerDisabled : CircuitBreaker.layer(options.circuitBreaker)
+    ),
     Layer.provide(Layer.effect(HttpClient.HttpClient, Effect.map(HttpClient.HttpClient, monitor.httpClient)))
   )
 
