@@ -1,0 +1,61 @@
+/**
+ * How long a forecast takes for real, and how much memory it needs, by
+ * workload size. Each size runs in a fresh process so its peak RSS is its own.
+ * Run: npm run bench -- forecast
+ */
+import { Duration, Effect } from "effect"
+import { execFileSync } from "node:child_process"
+import * as Run from "../src/cli/Run.js"
+import * as Workload from "../src/cli/Workload.js"
+import { printTable } from "./table.js"
+
+const sizes = [100, 1_000, 10_000]
+
+const one = async (requests: number) => {
+  const started = performance.now()
+  const report = await Effect.runPromise(Run.forecast({
+    workload: { ...Workload.defaultWorkload, requests, concurrency: 16 },
+    simulator: { faults: { overloadedRate: 0.02 } },
+    retry: {},
+    rateLimitState: {},
+    progress: false
+  }))
+  const realMillis = performance.now() - started
+  console.log(JSON.stringify({
+    requests,
+    succeeded: report.succeeded,
+    virtualSeconds: report.wallSeconds,
+    realMillis,
+    maxRssMb: process.resourceUsage().maxRSS / 1024
+  }))
+}
+
+export const run = () => {
+  const rows = sizes.map((requests) => {
+    const output = execFileSync(process.execPath, ["--import", "tsx", "bench/forecast.ts", String(requests)], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"]
+    })
+    const result = JSON.parse(output.trim().split("\n").at(-1)!)
+    return [
+      String(requests),
+      String(result.succeeded),
+      Duration.format(Duration.seconds(Math.round(result.virtualSeconds))),
+      (result.realMillis / 1000).toFixed(1),
+      (result.virtualSeconds / (result.realMillis / 1000)).toFixed(0),
+      (result.realMillis / requests).toFixed(2),
+      result.maxRssMb.toFixed(0)
+    ]
+  })
+  printTable(
+    "forecast: virtual time against the in-memory simulator (Tier 1, concurrency 16, 2 % 529s)",
+    ["requests", "ok", "virtual time", "real s", "speed-up", "real ms / request", "peak RSS MB"],
+    rows
+  )
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const requests = Number(process.argv[2])
+  if (Number.isFinite(requests) && requests > 0) await one(requests)
+  else run()
+}

@@ -1,0 +1,23 @@
+/**
+ * Runs the benchmarks and prints their tables: `npm run bench` for all,
+ * `npm run bench -- headers|throughput|forecast` for one.
+ */
+import * as Forecast from "./forecast.js"
+import * as Headers from "./headers.js"
+import * as Throughput from "./throughput.js"
+
+const benches: Record<string, () => unknown> = {
+  headers: Headers.run,
+  throughput: Throughput.run,
+  forecast: Forecast.run
+}
+
+const chosen = process.argv.slice(2)
+for (const name of chosen.length > 0 ? chosen : Object.keys(benches)) {
+  const bench = benches[name]
+  if (bench === undefined) {
+    console.error(`unknown benchmark "${name}"; choose from ${Object.keys(benches).join(", ")}`)
+    process.exit(2)
+  }
+  await bench()
+}

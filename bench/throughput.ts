@@ -1,0 +1,76 @@
+/**
+ * How fast requests get through a rate limit, and what the API pushes back,
+ * for the same seeded workloads under different client strategies. Runs in
+ * virtual time against the in-memory simulator, so the figures are exact and
+ * repeatable (they do not depend on this machine's speed).
+ * Run: npm run bench -- throughput
+ */
+import { Effect } from "effect"
+import * as Run from "../src/cli/Run.js"
+import * as Workload from "../src/cli/Workload.js"
+import type * as SimulatorConfig from "../src/testing/SimulatorConfig.js"
+import { printTable } from "./table.js"
+
+const strategies: ReadonlyArray<readonly [string, Pick<Run.Options, "retry" | "rateLimitState" | "circuitBreaker">]> = [
+  ["claude-rate-limiter (defaults: 10 % reserve)", { retry: {}, rateLimitState: {} }],
+  ["claude-rate-limiter, reserve 0", { retry: {}, rateLimitState: { threshold: 0 } }],
+  ["claude-rate-limiter, retryOnOpenCircuit", { retry: { retryOnOpenCircuit: true }, rateLimitState: {} }],
+  ["our retries, no proactive wait", { retry: {}, rateLimitState: { proactive: false } }],
+  [
+    "SDK-like: 2 retries, 0.5·2^n ≤ 8 s, retry-after",
+    {
+      retry: {
+        maxRetries: 2,
+        baseDelay: "500 millis",
+        maxDelay: "8 seconds",
+        jitter: "none",
+        headerJitter: 0,
+        maxHeaderWait: "1 hour"
+      },
+      rateLimitState: { proactive: false },
+      circuitBreaker: false
+    }
+  ]
+]
+
+const scenarios: ReadonlyArray<readonly [string, Workload.Workload, SimulatorConfig.Options]> = [
+  ["npm start workload: 60 requests, concurrency 8, Tier 1", Workload.defaultWorkload, {
+    faults: { overloadedRate: 0.02 }
+  }],
+  [
+    "1 000 requests, concurrency 16, Tier 1",
+    { ...Workload.defaultWorkload, requests: 1_000, concurrency: 16 },
+    { faults: { overloadedRate: 0.02 } }
+  ],
+  [
+    "1 000 requests, concurrency 16, 5 % 529s and a 60 s outage at 2 min",
+    { ...Workload.defaultWorkload, requests: 1_000, concurrency: 16 },
+    { faults: { overloadedRate: 0.05, outages: [{ from: "120 seconds", to: "180 seconds", status: 529 }] } }
+  ]
+]
+
+const percent = (n: number) => `${(n * 100).toFixed(1)} %`
+
+export const run = async () => {
+  for (const [title, workload, simulator] of scenarios) {
+    const rows: Array<Array<string>> = []
+    for (const [name, strategy] of strategies) {
+      const report = await Effect.runPromise(Run.forecast({ workload, simulator, progress: false, ...strategy }))
+      const failed = report.requests - report.succeeded
+      const u = report.utilization
+      rows.push([
+        name,
+        `${report.succeeded}`,
+        `${failed}`,
+        `${report.rateLimitedResponses}`,
+        `${report.retries}`,
+        report.wallSeconds.toFixed(1),
+        u === null ? "-" : percent(Math.max(u.requests, u.inputTokens, u.outputTokens)),
+        report.latencySeconds.p95.toFixed(1)
+      ])
+    }
+    printTable(title, ["strategy", "ok", "failed", "429s", "retries", "wall s", "budget used", "p95 s"], rows)
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run()
