@@ -141,19 +141,22 @@ const encodeCreateParams = Schema.encode(Messages.CreateMessageParams)
 const encodeCountParams = Schema.encode(Messages.CountTokensParams)
 
 /**
+ * What the client is built from: the `HttpClient` it sends through, and the
+ * `RateLimitState` and `CircuitBreaker` around every request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Dependencies = HttpClient.HttpClient | RateLimitState.RateLimitState | CircuitBreaker.CircuitBreaker
+
+/**
  * Builds the client from the `HttpClient`, `RateLimitState` and
  * `CircuitBreaker` in context.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options
-): Effect.Effect<
-  ClaudeClient,
-  never,
-  HttpClient.HttpClient | RateLimitState.RateLimitState | CircuitBreaker.CircuitBreaker
-> =>
+export const make = (options: Options): Effect.Effect<ClaudeClient, never, Dependencies> =>
   Effect.gen(function*() {
     const state = yield* RateLimitState.RateLimitState
     const breaker = yield* CircuitBreaker.CircuitBreaker
@@ -296,13 +299,8 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layerWithoutDependencies = (
-  options: Options
-): Layer.Layer<
-  ClaudeClient,
-  never,
-  HttpClient.HttpClient | RateLimitState.RateLimitState | CircuitBreaker.CircuitBreaker
-> => Layer.effect(ClaudeClient, make(options))
+export const layerWithoutDependencies = (options: Options): Layer.Layer<ClaudeClient, never, Dependencies> =>
+  Layer.effect(ClaudeClient, make(options))
 
 /**
  * The client with a default `RateLimitState` and `CircuitBreaker` of its

@@ -1,21 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import {
-  Chunk,
-  DateTime,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  Metric,
-  Option,
-  Ref,
-  Stream,
-  TestClock
-} from "effect"
+import { DateTime, Duration, Effect, Exit, Fiber, Metric, Option, Ref, TestClock } from "effect"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as ClaudeError from "../src/ClaudeError.js"
 import * as RateLimitHeaders from "../src/RateLimitHeaders.js"
+import { collectFirst } from "./support/streams.js"
 
 const overloaded = (headers: Record<string, string> = {}) =>
   Effect.flatMap(DateTime.now, (now) =>
@@ -153,14 +141,7 @@ describe("CircuitBreaker", () => {
   it.effect("state changes are a Stream and a gauge: closed → open → half-open → closed", () =>
     withBreaker({ failureThreshold: 1, cooldown: "5 seconds", name: "lifecycle" }, (breaker) =>
       Effect.gen(function*() {
-        const subscribed = yield* Deferred.make<void>()
-        const seen = yield* breaker.changes.pipe(
-          Stream.tap(() => Deferred.succeed(subscribed, undefined)),
-          Stream.take(4),
-          Stream.runCollect,
-          Effect.fork
-        )
-        yield* Deferred.await(subscribed)
+        const seen = yield* collectFirst(breaker.changes, 4)
         const gauge = Metric.tagged(CircuitBreaker.circuitStateGauge, "circuit", "lifecycle")
         yield* Effect.exit(breaker.protect(overloaded()))
         expect((yield* Metric.value(gauge)).value).toBe(2)
@@ -168,7 +149,7 @@ describe("CircuitBreaker", () => {
         expect((yield* Metric.value(gauge)).value).toBe(1)
         yield* breaker.protect(Effect.void)
         expect((yield* Metric.value(gauge)).value).toBe(0)
-        const states = Chunk.toArray(yield* Fiber.join(seen))
+        const states = yield* seen
         expect(states.map((state) => state._tag)).toEqual(["Closed", "Open", "HalfOpen", "Closed"])
       })))
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, DateTime, Deferred, Duration, Effect, Fiber, HashMap, Option, Stream, TestClock } from "effect"
+import { DateTime, Duration, Effect, Fiber, HashMap, Option, TestClock } from "effect"
 import * as RateLimitHeaders from "../src/RateLimitHeaders.js"
 import * as RateLimitState from "../src/RateLimitState.js"
 import * as Scripted from "../src/testing/ScriptedHttpClient.js"
+import { collectFirst } from "./support/streams.js"
 
 const pool = "claude-sonnet-4-6"
 
@@ -17,20 +18,13 @@ describe("RateLimitState", () => {
   it.effect("holds the latest snapshot per pool, readable as current, get and a changes stream", () =>
     Effect.gen(function*() {
       const state = yield* RateLimitState.make()
-      const subscribed = yield* Deferred.make<void>()
-      const changes = yield* state.changes.pipe(
-        Stream.tap(() => Deferred.succeed(subscribed, undefined)),
-        Stream.take(3),
-        Stream.runCollect,
-        Effect.fork
-      )
-      yield* Deferred.await(subscribed)
+      const changes = yield* collectFirst(state.changes, 3)
       yield* state.update(pool, yield* snapshotNow(requests(50, 40)))
       yield* state.update("claude-haiku-4-5", yield* snapshotNow(requests(100, 99)))
       expect(HashMap.size(yield* state.current)).toBe(2)
       const latest = Option.getOrThrow(yield* state.get(pool))
       expect(latest.requests.remaining).toEqual(Option.some(40))
-      const seen = Chunk.toArray(yield* Fiber.join(changes))
+      const seen = yield* changes
       expect(seen.map(HashMap.size)).toEqual([0, 1, 2])
       expect(yield* state.get("unknown-model")).toEqual(Option.none())
     }))
