@@ -18,12 +18,11 @@ import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as HeaderValues from "./internal/headerValues.js"
 
 /**
  * The longest wait a `retry-after` or `retry-after-ms` header may plausibly
@@ -166,64 +165,6 @@ export class RateLimitSnapshot extends Schema.Class<RateLimitSnapshot>("RateLimi
   }
 }
 
-// Header value schemas. Each one decodes a raw header string; a failure means
-// "malformed" and is turned into an absent value by `decodeHeaders`.
-
-const IntegerHeader = Schema.compose(
-  Schema.String.pipe(Schema.pattern(/^\s*\d+\s*$/)),
-  Schema.NumberFromString
-).pipe(Schema.int(), Schema.between(0, Number.MAX_SAFE_INTEGER))
-
-const Rfc3339Header = Schema.compose(
-  Schema.Trim.pipe(Schema.pattern(/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/)),
-  Schema.DateTimeUtc
-)
-
-const SecondsHeader = Schema.compose(
-  Schema.String.pipe(Schema.pattern(/^\s*\d+(\.\d+)?\s*$/)),
-  Schema.NumberFromString
-).pipe(Schema.finite(), Schema.between(0, Duration.toSeconds(maxPlausibleWait)))
-
-const MillisHeader = Schema.compose(
-  Schema.String.pipe(Schema.pattern(/^\s*\d+(\.\d+)?\s*$/)),
-  Schema.NumberFromString
-).pipe(Schema.finite(), Schema.between(0, Duration.toMillis(maxPlausibleWait)))
-
-// RFC 9110 IMF-fixdate, e.g. "Wed, 21 Oct 2015 07:28:00 GMT"
-const HttpDateHeader = Schema.transformOrFail(
-  Schema.Trim.pipe(Schema.pattern(/^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/)),
-  Schema.DateTimeUtcFromSelf,
-  {
-    strict: true,
-    // DateTime.make reads strings as ISO 8601 only; the pattern above already pinned the IMF-fixdate shape
-    decode: (value, _, ast) =>
-      Option.match(DateTime.make(Date.parse(value)), {
-        onNone: () => ParseResult.fail(new ParseResult.Type(ast, value, "not an HTTP-date")),
-        onSome: (date) => ParseResult.succeed(DateTime.toUtc(date))
-      }),
-    encode: (date) => ParseResult.succeed(DateTime.toDateUtc(date).toUTCString())
-  }
-)
-
-const BooleanHeader = Schema.transform(
-  Schema.Trim.pipe(Schema.compose(Schema.Lowercase), Schema.compose(Schema.Literal("true", "false"))),
-  Schema.Boolean,
-  { strict: true, decode: (value) => value === "true", encode: (value) => (value ? "true" : "false") }
-)
-
-const RequestIdHeader = Schema.Trim.pipe(Schema.nonEmptyString(), Schema.maxLength(512))
-
-// Decoders are compiled once: every response of every request goes through them.
-type Decoder<A> = (raw: string) => Either.Either<A, ParseResult.ParseError>
-
-const decodeInteger: Decoder<number> = Schema.decodeUnknownEither(IntegerHeader)
-const decodeRfc3339: Decoder<DateTime.Utc> = Schema.decodeUnknownEither(Rfc3339Header)
-const decodeSeconds: Decoder<number> = Schema.decodeUnknownEither(SecondsHeader)
-const decodeMillis: Decoder<number> = Schema.decodeUnknownEither(MillisHeader)
-const decodeHttpDate: Decoder<DateTime.Utc> = Schema.decodeUnknownEither(HttpDateHeader)
-const decodeBoolean: Decoder<boolean> = Schema.decodeUnknownEither(BooleanHeader)
-const decodeRequestId: Decoder<string> = Schema.decodeUnknownEither(RequestIdHeader)
-
 type HeaderLookup = (name: string) => Option.Option<string>
 
 interface Decoding {
@@ -244,39 +185,17 @@ const decoding = (lookup: HeaderLookup): Decoding => {
   }
 }
 
-const valid = <A>(decoder: Decoder<A>) => (raw: string): Option.Option<A> => Either.getRight(decoder(raw))
-
-const integer = valid(decodeInteger)
-const rfc3339 = valid(decodeRfc3339)
-
 const decodeBucket = (decoding: Decoding, name: BucketName): BucketSnapshot => {
   const prefix = bucketHeaderPrefix[name]
-  const limit = decoding.read(`${prefix}-limit`, integer)
-  const remaining = decoding.read(`${prefix}-remaining`, integer)
-  const reset = decoding.read(`${prefix}-reset`, rfc3339)
+  const limit = decoding.read(`${prefix}-limit`, HeaderValues.integer)
+  const remaining = decoding.read(`${prefix}-remaining`, HeaderValues.integer)
+  const reset = decoding.read(`${prefix}-reset`, HeaderValues.rfc3339)
   if (Option.isNone(limit) && Option.isNone(remaining) && Option.isNone(reset)) {
     return BucketSnapshot.empty
   }
   // decoded above: no need to validate again
   return new BucketSnapshot({ limit, remaining, reset }, true)
 }
-
-const maxPlausibleSeconds = Duration.toSeconds(maxPlausibleWait)
-
-// Seconds, else an HTTP-date measured from `now`: one in the past means no
-// wait, one beyond the plausible horizon is broken.
-const retryAfterAt = (now: DateTime.Utc) => (raw: string): Option.Option<Duration.Duration> => {
-  const seconds = Either.getRight(decodeSeconds(raw))
-  if (Option.isSome(seconds)) return Option.some(Duration.seconds(seconds.value))
-  return Option.flatMap(Either.getRight(decodeHttpDate(raw)), (date) => {
-    const wait = Math.max(0, DateTime.distance(now, date) / 1000)
-    return wait <= maxPlausibleSeconds ? Option.some(Duration.seconds(wait)) : Option.none()
-  })
-}
-
-const millis = (raw: string) => Option.map(Either.getRight(decodeMillis(raw)), Duration.millis)
-const booleanHeader = valid(decodeBoolean)
-const requestIdHeader = valid(decodeRequestId)
 
 const toLookup = (input: Headers.Input): HeaderLookup => {
   const headers = Headers.fromInput(input)
@@ -295,10 +214,10 @@ export const decodeAt = (headers: Headers.Input, now: DateTime.Utc): RateLimitSn
   const buckets = Object.fromEntries(
     bucketNames.map((name) => [name, decodeBucket(reading, name)] as const)
   ) as Record<BucketName, BucketSnapshot>
-  const retryAfter = reading.read("retry-after", retryAfterAt(now))
-  const retryAfterMs = reading.read("retry-after-ms", millis)
-  const shouldRetry = reading.read("x-should-retry", booleanHeader)
-  const requestId = reading.read("request-id", requestIdHeader)
+  const retryAfter = reading.read("retry-after", HeaderValues.retryAfterAt(now, maxPlausibleWait))
+  const retryAfterMs = reading.read("retry-after-ms", HeaderValues.millis(maxPlausibleWait))
+  const shouldRetry = reading.read("x-should-retry", HeaderValues.boolean)
+  const requestId = reading.read("request-id", HeaderValues.requestId)
   return new RateLimitSnapshot({
     ...buckets,
     retryAfter,
