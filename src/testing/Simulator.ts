@@ -32,6 +32,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { createServer } from "node:http"
 import * as Engine from "./internal/simulatorEngine.js"
+import type * as SimulatorStats from "./internal/simulatorStats.js"
 import type * as Wire from "./internal/simulatorWire.js"
 import * as SimulatorConfig from "./SimulatorConfig.js"
 
@@ -71,13 +72,13 @@ export type SimulatorResponse = Wire.WireResponse
  * @since 0.1.0
  * @category models
  */
-export type Stats = Engine.Stats
+export type Stats = SimulatorStats.Stats
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type MinuteStats = Engine.MinuteStats
+export type MinuteStats = SimulatorStats.MinuteStats
 
 /**
  * @since 0.1.0

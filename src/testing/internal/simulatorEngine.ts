@@ -18,49 +18,14 @@ import * as Random from "effect/Random"
 import * as TokenBucket from "../../internal/tokenBucket.js"
 import type { Config, Limits } from "../SimulatorConfig.js"
 import { limitsFor } from "../SimulatorConfig.js"
+import * as PromptCache from "./simulatorCache.js"
+import * as Stats from "./simulatorStats.js"
 import * as Wire from "./simulatorWire.js"
-
-/** @internal */
-export type LimitKind = "requests" | "input_tokens" | "output_tokens" | "concurrency"
-
-/** @internal */
-export interface MinuteStats {
-  /** minutes since the simulator started */
-  readonly minute: number
-  requests: number
-  succeeded: number
-  rateLimited: number
-  inputTokens: number
-  outputTokens: number
-  cacheReadInputTokens: number
-}
-
-/** @internal */
-export interface Stats {
-  readonly startedAt: number
-  readonly requests: number
-  readonly succeeded: number
-  readonly rateLimited: Readonly<Record<LimitKind, number>>
-  readonly overloaded: number
-  readonly apiErrors: number
-  readonly connectionResets: number
-  readonly clientErrors: number
-  readonly abandoned: number
-  readonly tokenCounts: number
-  readonly inputTokens: number
-  readonly outputTokens: number
-  readonly cacheReadInputTokens: number
-  readonly cacheCreationInputTokens: number
-  readonly peakConcurrency: number
-  readonly perMinute: ReadonlyArray<MinuteStats>
-  /** the pools that saw traffic and their limits */
-  readonly pools: Readonly<Record<string, Limits>>
-}
 
 /** @internal */
 export interface Engine {
   readonly handle: (request: Wire.WireRequest) => Effect.Effect<Wire.WireResponse>
-  readonly stats: Effect.Effect<Stats>
+  readonly stats: Effect.Effect<Stats.Stats>
 }
 
 interface Pool {
@@ -86,11 +51,10 @@ type Decision =
   | { readonly _tag: "Answer"; readonly response: Wire.WireResponse; readonly latency: Duration.Duration }
   | { readonly _tag: "Admitted"; readonly admitted: Admitted }
 
-const cacheTtl = Duration.toMillis(Duration.minutes(5))
 const window = Duration.toMillis(Duration.minutes(1))
 const drawsPerRequest = 6
 
-const unitOf: Record<Exclude<LimitKind, "concurrency">, string> = {
+const unitOf: Record<Exclude<Stats.LimitKind, "concurrency">, string> = {
   requests: "requests",
   input_tokens: "input tokens",
   output_tokens: "output tokens"
@@ -102,8 +66,7 @@ export const make = (config: Config): Effect.Effect<Engine> =>
     const startedAt = yield* Clock.currentTimeMillis
     const rng = Random.make(config.seed)
     const pools = new Map<string, Pool>()
-    const cache = new Map<string, number>()
-    const minutes = new Map<number, MinuteStats>()
+    const cache = PromptCache.make()
     let countTokensBucket = TokenBucket.make({
       capacity: config.countTokensPerMinute,
       level: config.countTokensPerMinute,
@@ -112,41 +75,9 @@ export const make = (config: Config): Effect.Effect<Engine> =>
     })
     let inFlight = 0
     let sequence = 0
-    const counters = {
-      requests: 0,
-      succeeded: 0,
-      overloaded: 0,
-      apiErrors: 0,
-      connectionResets: 0,
-      clientErrors: 0,
-      abandoned: 0,
-      tokenCounts: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      cacheReadInputTokens: 0,
-      cacheCreationInputTokens: 0,
-      peakConcurrency: 0
-    }
-    const rateLimited: Record<LimitKind, number> = { requests: 0, input_tokens: 0, output_tokens: 0, concurrency: 0 }
+    const recorder = Stats.makeRecorder(startedAt)
+    const { counters, rateLimited } = recorder
     const errorLatency = Duration.millis(Math.round(Duration.toMillis(config.latency.base) / 4))
-
-    const minuteOf = (now: number): MinuteStats => {
-      const minute = Math.floor((now - startedAt) / window)
-      let stats = minutes.get(minute)
-      if (stats === undefined) {
-        stats = {
-          minute,
-          requests: 0,
-          succeeded: 0,
-          rateLimited: 0,
-          inputTokens: 0,
-          outputTokens: 0,
-          cacheReadInputTokens: 0
-        }
-        minutes.set(minute, stats)
-      }
-      return stats
-    }
 
     const poolFor = (model: string, now: number): Pool => {
       const { limits, pool: key } = limitsFor(config, model)
@@ -165,31 +96,6 @@ export const make = (config: Config): Effect.Effect<Engine> =>
       return pool
     }
 
-    // The longest cached prefix is read from cache; the prefix up to the last breakpoint is written.
-    const cacheUsage = (segments: Wire.ParsedRequest["segments"], now: number) => {
-      let characters = 0
-      let key = ""
-      let read = 0
-      let written = 0
-      const toStore: Array<string> = []
-      for (const segment of segments) {
-        characters += segment.characters
-        key += `\u0000${segment.key}`
-        if (!segment.cached) continue
-        const tokens = Wire.tokensOf(characters)
-        if ((cache.get(key) ?? 0) > now) read = tokens
-        else toStore.push(key)
-        written = tokens
-      }
-      const total = Wire.tokensOf(characters)
-      return {
-        total,
-        cacheRead: read,
-        cacheCreation: Math.max(0, written - read),
-        store: () => toStore.forEach((prefix) => cache.set(prefix, now + cacheTtl))
-      }
-    }
-
     const answer = (response: Wire.WireResponse, latency = errorLatency): Decision => ({
       _tag: "Answer",
       response,
@@ -197,7 +103,7 @@ export const make = (config: Config): Effect.Effect<Engine> =>
     })
 
     const refuse = (
-      kind: LimitKind,
+      kind: Stats.LimitKind,
       model: string,
       limit: number,
       waitMillis: number,
@@ -251,7 +157,7 @@ export const make = (config: Config): Effect.Effect<Engine> =>
         number,
         number
       ]
-      const minute = minuteOf(now)
+      const minute = recorder.minuteOf(now)
       minute.requests++
 
       if (isCount) {
@@ -272,7 +178,7 @@ export const make = (config: Config): Effect.Effect<Engine> =>
         countTokensBucket = TokenBucket.take(countTokensBucket, now, 1)
         counters.tokenCounts++
         return answer(
-          Wire.json(200, { input_tokens: cacheUsage(segments, now).total }, {
+          Wire.json(200, { input_tokens: cache.usage(segments, now).total }, {
             ...Wire.rateLimitHeaders({ requests: countTokensBucket }, now, false),
             "request-id": id
           })
@@ -307,14 +213,15 @@ export const make = (config: Config): Effect.Effect<Engine> =>
         return refuse("concurrency", model, config.maxConcurrentRequests, 1000, headersNow())
       }
 
-      const usage = cacheUsage(segments, now)
+      const usage = cache.usage(segments, now)
       const countedInput = usage.total - usage.cacheRead
       const outputNeed = config.outputAccounting === "max_tokens" ? maxTokens : 1
-      const needs: ReadonlyArray<readonly [Exclude<LimitKind, "concurrency">, TokenBucket.TokenBucket, number]> = [
-        ["requests", pool.requests, 1],
-        ["input_tokens", pool.input, countedInput],
-        ["output_tokens", pool.output, outputNeed]
-      ]
+      const needs: ReadonlyArray<readonly [Exclude<Stats.LimitKind, "concurrency">, TokenBucket.TokenBucket, number]> =
+        [
+          ["requests", pool.requests, 1],
+          ["input_tokens", pool.input, countedInput],
+          ["output_tokens", pool.output, outputNeed]
+        ]
       const short = needs.filter(([, bucket, need]) => TokenBucket.levelAt(bucket, now) < need)
       if (short.length > 0) {
         minute.rateLimited++
@@ -381,7 +288,7 @@ export const make = (config: Config): Effect.Effect<Engine> =>
         : TokenBucket.take(pool.output, now, admitted.outputTokens)
       counters.succeeded++
       counters.outputTokens += admitted.outputTokens
-      const minute = minuteOf(now)
+      const minute = recorder.minuteOf(now)
       minute.succeeded++
       minute.outputTokens += admitted.outputTokens
       const stopReason = admitted.outputTokens >= admitted.reservedOutput && admitted.reservedOutput > 0
@@ -432,13 +339,9 @@ export const make = (config: Config): Effect.Effect<Engine> =>
         })
       )
 
-    const stats = Effect.sync((): Stats => ({
-      startedAt,
-      ...counters,
-      rateLimited: { ...rateLimited },
-      perMinute: Array.from(minutes.values()).sort((a, b) => a.minute - b.minute).map((minute) => ({ ...minute })),
-      pools: Object.fromEntries(Array.from(pools.entries(), ([key, pool]) => [key, pool.limits]))
-    }))
+    const stats = Effect.sync(() =>
+      recorder.snapshot(Object.fromEntries(Array.from(pools.entries(), ([key, pool]) => [key, pool.limits])))
+    )
 
     return { handle, stats }
   })
