@@ -22,18 +22,15 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
-import * as Metric from "effect/Metric"
-import * as MetricBoundaries from "effect/MetricBoundaries"
-import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
-import * as ScheduleInterval from "effect/ScheduleInterval"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ClaudeError from "./ClaudeError.js"
+import * as Backoff from "./internal/backoff.js"
+import * as Telemetry from "./internal/retryTelemetry.js"
 import * as RateLimitHeaders from "./RateLimitHeaders.js"
 
 /**
@@ -46,7 +43,7 @@ import * as RateLimitHeaders from "./RateLimitHeaders.js"
  * @since 0.1.0
  * @category models
  */
-export type Jitter = "full" | "decorrelated" | "equal" | "none"
+export type Jitter = Backoff.Jitter
 
 /**
  * @since 0.1.0
@@ -174,10 +171,7 @@ export interface RetryStep {
  * @since 0.1.0
  * @category metrics
  */
-export const metricNames = {
-  retries: "claude_rate_limiter_retries_total",
-  retryWait: "claude_rate_limiter_retry_wait_seconds"
-} as const
+export const metricNames = Telemetry.metricNames
 
 /**
  * Retries that were scheduled, by error tag and rule.
@@ -185,10 +179,7 @@ export const metricNames = {
  * @since 0.1.0
  * @category metrics
  */
-export const retriesTotal = Metric.counter(metricNames.retries, {
-  description: "Retries scheduled after a failed attempt",
-  incremental: true
-})
+export const retriesTotal = Telemetry.retriesTotal
 
 /**
  * Waits before retries, in seconds, by error tag and rule.
@@ -196,29 +187,9 @@ export const retriesTotal = Metric.counter(metricNames.retries, {
  * @since 0.1.0
  * @category metrics
  */
-export const retryWaitSeconds = Metric.histogram(
-  metricNames.retryWait,
-  MetricBoundaries.exponential({ start: 0.05, factor: 2, count: 14 }),
-  "Wait before a retry"
-)
+export const retryWaitSeconds = Telemetry.retryWaitSeconds
 
 const millis = Duration.toMillis
-
-const capAt = (max: Duration.Duration) => (delay: Duration.Duration): Duration.Duration => Duration.min(delay, max)
-
-const randomBetween = (low: number, high: number): Effect.Effect<Duration.Duration> =>
-  Effect.map(Random.nextRange(low, high), (value) => Duration.millis(Math.round(value)))
-
-// AWS "decorrelated jitter": each delay is uniform in [base, 3 × previous], capped.
-const decorrelated = (base: Duration.Duration, max: Duration.Duration): Schedule.Schedule<Duration.Duration> =>
-  Schedule.makeWithState(base, (now, _: unknown, previous: Duration.Duration) =>
-    Effect.map(
-      randomBetween(millis(base), Math.max(millis(base), millis(previous) * 3)),
-      (delay) => {
-        const capped = capAt(max)(delay)
-        return [capped, capped, ScheduleDecision.continueWith(ScheduleInterval.after(now + millis(capped)))] as const
-      }
-    ))
 
 /**
  * The backoff part of the policy alone: a schedule whose delays (and outputs)
@@ -229,16 +200,7 @@ const decorrelated = (base: Duration.Duration, max: Duration.Duration): Schedule
  */
 export const backoff = (options: Options = {}): Schedule.Schedule<Duration.Duration> => {
   const { baseDelay, jitter, maxDelay } = resolve(options)
-  if (jitter === "decorrelated") {
-    return decorrelated(baseDelay, maxDelay)
-  }
-  const capped = Schedule.exponential(baseDelay, 2).pipe(Schedule.modifyDelay((_, delay) => capAt(maxDelay)(delay)))
-  const spread = jitter === "full"
-    ? Schedule.modifyDelayEffect(capped, (_, delay) => randomBetween(0, millis(delay)))
-    : jitter === "equal"
-    ? Schedule.modifyDelayEffect(capped, (_, delay) => randomBetween(millis(delay) / 2, millis(delay)))
-    : capped
-  return Schedule.delays(spread)
+  return Backoff.make(baseDelay, maxDelay, jitter)
 }
 
 const planStep = (
@@ -259,7 +221,7 @@ const planStep = (
           withinLimit: true
         }),
       onSome: ({ rule, wait }) =>
-        Effect.map(randomBetween(0, millis(options.headerJitter)), (spread): RetryStep => ({
+        Effect.map(Backoff.randomBetween(0, millis(options.headerJitter)), (spread): RetryStep => ({
           attempt,
           error,
           rule,
@@ -268,43 +230,6 @@ const planStep = (
           withinLimit: Duration.lessThanOrEqualTo(wait, options.maxHeaderWait)
         }))
     }))
-}
-
-const errorTag = (error: unknown): string =>
-  typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "unknown"
-
-const definedOnly = (record: Record<string, unknown>): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined && value !== ""))
-
-const logRetry = (step: RetryStep): Effect.Effect<void> => {
-  const header = Option.getOrUndefined(step.headerWait)
-  const rateLimits = ClaudeError.isResponseError(step.error) ? step.error.rateLimits : undefined
-  return Effect.logInfo(`Retrying after attempt ${step.attempt} in ${Duration.format(step.delay)} (${step.rule})`).pipe(
-    Effect.annotateLogs(definedOnly({
-      attempt: step.attempt,
-      waitMillis: millis(step.delay),
-      rule: step.rule,
-      error: errorTag(step.error),
-      headerWaitMillis: header && millis(header.wait),
-      exhausted: header?.buckets.join(","),
-      retryAfter: rateLimits && Option.getOrUndefined(Option.map(rateLimits.retryAfter, Duration.format)),
-      retryAfterMs: rateLimits && Option.getOrUndefined(Option.map(rateLimits.retryAfterMs, millis)),
-      requestId: rateLimits && Option.getOrUndefined(rateLimits.requestId)
-    })),
-    Effect.zipRight(Metric.increment(
-      Metric.taggedWithLabels(retriesTotal, [
-        MetricLabel.make("error", errorTag(step.error)),
-        MetricLabel.make("rule", step.rule)
-      ])
-    )),
-    Effect.zipRight(Metric.update(
-      Metric.taggedWithLabels(retryWaitSeconds, [
-        MetricLabel.make("error", errorTag(step.error)),
-        MetricLabel.make("rule", step.rule)
-      ]),
-      Duration.toSeconds(step.delay)
-    ))
-  )
 }
 
 /**
@@ -335,7 +260,9 @@ export const make = (options: Options = {}): Schedule.Schedule<RetryStep, unknow
     Schedule.mapEffect(([[backoffDelay, retries], error]) => planStep(resolved, error, retries + 1, backoffDelay)),
     Schedule.whileOutput((step) => step.withinLimit),
     Schedule.modifyDelay((step) => step.delay),
-    Schedule.onDecision((step, decision) => ScheduleDecision.isContinue(decision) ? logRetry(step) : Effect.void)
+    Schedule.onDecision((step, decision) =>
+      ScheduleDecision.isContinue(decision) ? Telemetry.logRetry(step) : Effect.void
+    )
   )
 }
 
@@ -377,7 +304,7 @@ export class RetryWaitTooLongError<E = unknown> extends Data.TaggedError("RetryW
 }
 
 const describe = (error: unknown): string =>
-  error instanceof Error ? `${errorTag(error)}: ${error.message}` : errorTag(error)
+  error instanceof Error ? `${Telemetry.errorTag(error)}: ${error.message}` : Telemetry.errorTag(error)
 
 const giveUp = <E>(
   options: ResolvedOptions,
