@@ -14,6 +14,7 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as Console from "effect/Console"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -209,6 +210,22 @@ export const forecast = Command.make(
 )
 
 /**
+ * `simulate --port N` could not listen on 127.0.0.1:N.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PortUnavailableError extends Data.TaggedError("PortUnavailableError")<{
+  readonly port: number
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `cannot listen on 127.0.0.1:${this.port}: ${reason} (choose another --port, or 0 for any free port)`
+  }
+}
+
+/**
  * @since 0.1.0
  * @category commands
  */
@@ -240,6 +257,8 @@ export const simulate = Command.make("simulate", {
     )
   }).pipe(
     Effect.provide(Simulator.layerServer({ ...simulatorConfig(args, args.seed), port: args.port })),
+    Effect.catchTag("ServeError", (error) =>
+      Effect.fail(new PortUnavailableError({ port: args.port, cause: error.cause }))),
     Effect.provide(logging(args.verbose))
   )).pipe(Command.withDescription("Serves the simulated API on 127.0.0.1 until stopped."))
 

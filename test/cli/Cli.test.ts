@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFile, spawn } from "node:child_process"
+import type { AddressInfo } from "node:net"
+import { createServer } from "node:net"
 import * as Report from "../../src/cli/Report.js"
 import * as Run from "../../src/cli/Run.js"
 import * as Workload from "../../src/cli/Workload.js"
@@ -189,6 +191,20 @@ describe("the claude-rate-limiter command", () => {
       expect(output).toContain("Served 1 requests: 1 succeeded")
     } finally {
       child.kill("SIGKILL")
+    }
+  })
+
+  it("simulate on a port that is taken says which port and why", async () => {
+    const busy = createServer()
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve))
+    try {
+      const port = (busy.address() as AddressInfo).port
+      const ran = await cli(["simulate", "--port", String(port)])
+      expect(ran.code).not.toBe(0)
+      expect(ran.stderr).toContain(`cannot listen on 127.0.0.1:${port}`)
+      expect(ran.stderr).toContain("EADDRINUSE")
+    } finally {
+      await new Promise<void>((resolve) => busy.close(() => resolve()))
     }
   })
 })
