@@ -34,18 +34,21 @@ export const version = "0.1.0"
 
 const invalid = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
 
-const range = Options.text("prompt-tokens").pipe(
-  Options.withDescription("prompt size in input tokens: N or MIN-MAX (uniform)"),
-  Options.withDefault(`${Workload.defaultWorkload.promptTokens.min}-${Workload.defaultWorkload.promptTokens.max}`),
-  Options.mapEffect((text) => {
-    const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(text)
-    const min = Number(match?.[1])
-    const max = Number(match?.[2] ?? match?.[1])
-    return match && min >= 1 && max >= min
-      ? Effect.succeed({ min, max })
-      : Effect.fail(invalid(`--prompt-tokens: expected N or MIN-MAX, got "${text}"`))
-  })
-)
+const range = (name: string, description: string, fallback: Workload.Range) =>
+  Options.text(name).pipe(
+    Options.withDescription(`${description}: N or MIN-MAX (uniform)`),
+    Options.withDefault(fallback.min === fallback.max ? `${fallback.min}` : `${fallback.min}-${fallback.max}`),
+    Options.mapEffect((text) => {
+      const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(text)
+      const min = Number(match?.[1])
+      const max = Number(match?.[2] ?? match?.[1])
+      return match && min >= 1 && max >= min
+        ? Effect.succeed({ min, max })
+        : Effect.fail(invalid(`--${name}: expected N or MIN-MAX, got "${text}"`))
+    })
+  )
+
+const showRange = (range: Workload.Range) => range.min === range.max ? `${range.min}` : `${range.min}-${range.max}`
 
 const outage = Options.text("outage").pipe(
   Options.withDescription("an outage, in seconds from the start: FROM-TO[:STATUS] (status 529 by default); repeatable"),
@@ -87,8 +90,8 @@ const workloadOptions = {
   requests: positiveInteger("requests", "how many requests to send", Workload.defaultWorkload.requests),
   concurrency: positiveInteger("concurrency", "requests in flight at most", Workload.defaultWorkload.concurrency),
   model: Options.text("model").pipe(Options.withDefault(Workload.defaultWorkload.model)),
-  promptTokens: range,
-  maxTokens: positiveInteger("max-tokens", "max_tokens of each request", Workload.defaultWorkload.maxTokens),
+  promptTokens: range("prompt-tokens", "prompt size in input tokens", Workload.defaultWorkload.promptTokens),
+  maxTokens: range("max-tokens", "max_tokens of each request", Workload.defaultWorkload.maxTokens),
   seed: Options.integer("seed").pipe(
     Options.withDescription("seed of the workload and the simulator"),
     Options.withDefault(1)
@@ -188,7 +191,9 @@ const print = (report: Report.Report, json: boolean) =>
 
 const announce = (args: WorkloadArgs & SimulatorArgs, target: string) =>
   args.json ? Effect.void : Console.log(
-    `claude-rate-limiter ${version}: ${args.requests} requests of ${args.promptTokens.min}-${args.promptTokens.max} input tokens, max_tokens ${args.maxTokens}, ${target}`
+    `claude-rate-limiter ${version}: ${args.requests} requests of ${
+      showRange(args.promptTokens)
+    } input tokens, max_tokens ${showRange(args.maxTokens)}, ${target}`
   )
 
 /**

@@ -16,13 +16,23 @@ import type * as Monitor from "./Monitor.js"
  * @since 0.1.0
  * @category models
  */
+export interface Range {
+  readonly min: number
+  readonly max: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface Workload {
   readonly requests: number
   readonly concurrency: number
   readonly model: string
   /** Prompt size in (estimated) input tokens, uniform in `[min, max]`. */
-  readonly promptTokens: { readonly min: number; readonly max: number }
-  readonly maxTokens: number
+  readonly promptTokens: Range
+  /** `max_tokens` of each request, uniform in `[min, max]`. */
+  readonly maxTokens: Range
   readonly seed: number
 }
 
@@ -38,7 +48,7 @@ export const defaultWorkload: Workload = {
   concurrency: 8,
   model: "claude-sonnet-4-6",
   promptTokens: { min: 200, max: 800 },
-  maxTokens: 256,
+  maxTokens: { min: 256, max: 256 },
   seed: 1
 }
 
@@ -52,13 +62,13 @@ const phrase = "Summarise the rate-limit headers of this response in one sentenc
  */
 export const requests = (workload: Workload): Effect.Effect<ReadonlyArray<Messages.CreateMessageParams>> => {
   const rng = Random.make(workload.seed)
-  const { max, min } = workload.promptTokens
+  const draw = (range: Range) => rng.nextIntBetween(range.min, range.max + 1)
   return Effect.forEach(
     Array.from({ length: workload.requests }),
     () =>
-      Effect.map(rng.nextIntBetween(min, max + 1), (tokens) => ({
+      Effect.map(Effect.all([draw(workload.promptTokens), draw(workload.maxTokens)]), ([tokens, maxTokens]) => ({
         model: workload.model,
-        max_tokens: workload.maxTokens,
+        max_tokens: maxTokens,
         messages: [{
           role: "user" as const,
           content: phrase.repeat(Math.ceil((tokens * 4) / phrase.length)).slice(0, tokens * 4)

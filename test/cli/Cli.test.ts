@@ -33,6 +33,28 @@ const options = (overrides: Partial<Run.Options> = {}): Run.Options => ({
   ...overrides
 })
 
+describe("workload", () => {
+  it.effect("prompt sizes and max_tokens are drawn uniformly from their ranges, the same for the same seed", () =>
+    Effect.gen(function*() {
+      const workload = {
+        ...Workload.defaultWorkload,
+        requests: 200,
+        promptTokens: { min: 10, max: 20 },
+        maxTokens: { min: 100, max: 300 }
+      }
+      const all = yield* Workload.requests(workload)
+      expect(all).toHaveLength(200)
+      const prompts = all.map((params) => (params.messages[0]!.content as string).length / 4)
+      const maxTokens = all.map((params) => params.max_tokens)
+      expect(Math.min(...prompts)).toBe(10)
+      expect(Math.max(...prompts)).toBe(20)
+      expect(maxTokens.every((n) => n >= 100 && n <= 300)).toBe(true)
+      expect(new Set(maxTokens).size).toBeGreaterThan(50)
+      expect(yield* Workload.requests(workload)).toEqual(all)
+      expect(yield* Workload.requests({ ...workload, seed: 2 })).not.toEqual(all)
+    }))
+})
+
 describe("forecast (in process, virtual time)", () => {
   it.live("30 requests at 10 RPM: the 10-request burst, then one every 6 s; no 429s; the budget fully used", () =>
     Effect.gen(function*() {
