@@ -247,6 +247,7 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, never, Depen
           const number = yield* Ref.updateAndGet(attempts, (n) => n + 1)
           yield* state.awaitCapacity(pool, cost)
           return yield* breaker.protect(send(request, pool, schema)).pipe(
+            Effect.tapErrorTag("CircuitOpenError", () => state.refund(pool, cost)),
             Effect.withSpan(`${name}.attempt`, { attributes: { "claude.attempt": number } })
           )
         })

@@ -95,6 +95,12 @@ export interface RateLimitState {
    * interrupted while waiting, the reservation is given back.
    */
   readonly awaitCapacity: (pool: string, cost: Cost) => Effect.Effect<Duration.Duration>
+  /**
+   * Gives back a reservation made by `awaitCapacity` for a request that was
+   * never sent (an open circuit refused it), so the budget it held is not
+   * lost until the next response recalibrates the buckets.
+   */
+  readonly refund: (pool: string, cost: Cost) => Effect.Effect<void>
 }
 
 /**
@@ -201,14 +207,17 @@ const adjust = (
   return next
 }
 
-const release = (pool: PoolBuckets, cost: Cost, now: number, refund: boolean): PoolBuckets => {
-  const waiting = adjust(pool.waiting, cost, -1)
-  if (!refund) return { ...pool, waiting }
+const giveBack = (pool: PoolBuckets, cost: Cost, now: number): PoolBuckets => {
   const buckets = { ...pool.buckets }
   for (const name of chargedBuckets(pool, cost)) {
     buckets[name] = TokenBucket.refund(buckets[name]!, now, cost[name]!)
   }
-  return { buckets, waiting }
+  return { ...pool, buckets }
+}
+
+const release = (pool: PoolBuckets, cost: Cost, now: number, refund: boolean): PoolBuckets => {
+  const waited = { ...pool, waiting: adjust(pool.waiting, cost, -1) }
+  return refund ? giveBack(waited, cost, now) : waited
 }
 
 /**
@@ -262,13 +271,20 @@ export const make = (options: Options = {}): Effect.Effect<RateLimitState> =>
         })
       )
 
+    const refund = (pool: string, cost: Cost): Effect.Effect<void> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        modifyPool(pool, (buckets) => [undefined, giveBack(buckets, cost, now)]))
+
     return RateLimitState.of({
       [TypeId]: TypeId,
       update,
       current: SubscriptionRef.get(snapshots),
-      get: (pool) => Effect.map(SubscriptionRef.get(snapshots), HashMap.get(pool)),
+      get: (pool) =>
+        Effect.map(SubscriptionRef.get(snapshots), HashMap.get(pool)),
       changes: snapshots.changes,
-      awaitCapacity: proactive ? awaitCapacity : () => Effect.succeed(Duration.zero)
+      awaitCapacity: proactive ? awaitCapacity : () =>
+        Effect.succeed(Duration.zero),
+      refund: proactive ? refund : () => Effect.void
     })
   })
 

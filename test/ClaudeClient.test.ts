@@ -311,6 +311,28 @@ describe("ClaudeClient state, breaker and requests", () => {
       breaker: { failureThreshold: 1 }
     }))))
 
+  it.effect("a request the open breaker refuses gives its reserved budget back", () =>
+    Effect.gen(function*() {
+      const client = yield* ClaudeClient.ClaudeClient
+      yield* Effect.exit(client.createMessage(params)) // 529: the circuit opens for 1 s
+      for (let i = 0; i < 3; i++) {
+        expect(failureOf(yield* Effect.exit(client.createMessage(params)))._tag).toBe("CircuitOpenError")
+      }
+      yield* TestClock.adjust("1 second")
+      const probe = yield* Effect.fork(client.createMessage(params))
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(probe)
+      // 8 of 50 left, reserve 5: the probe may go at once. Had the three refused requests kept
+      // their reservations, the level would be 5.83 and it would wait 0.2 s for the sixth request.
+      expect(yield* (yield* Scripted.ScriptedHttpClient).sendTimes).toEqual([0, 1_000])
+    }).pipe(Effect.provide(layer([
+      ({ now }) =>
+        Scripted.error(529, "overloaded_error", {
+          headers: Scripted.bucketHeaders("requests", { limit: 50, remaining: 8, now, resetIn: "50 seconds" })
+        }),
+      Scripted.message()
+    ], { retry: false, breaker: { failureThreshold: 1, cooldown: "1 second" } }))))
+
   it.effect("invalid parameters are a typed InvalidRequestError, and nothing is sent", () =>
     Effect.gen(function*() {
       const client = yield* ClaudeClient.ClaudeClient
