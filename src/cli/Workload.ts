@@ -55,27 +55,51 @@ export const defaultWorkload: Workload = {
 const phrase = "Summarise the rate-limit headers of this response in one sentence. "
 
 /**
- * The requests of a workload, in order; the same for the same seed.
+ * The size of one request of a workload.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Shape {
+  readonly promptTokens: number
+  readonly maxTokens: number
+}
+
+/**
+ * The shapes of a workload's requests, in order; the same for the same seed.
+ * Only the sizes are drawn up front: a prompt is built when its request is
+ * sent, so a 10,000-request forecast does not hold 10,000 prompts at once.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const requests = (workload: Workload): Effect.Effect<ReadonlyArray<Messages.CreateMessageParams>> => {
+export const shapes = (workload: Workload): Effect.Effect<ReadonlyArray<Shape>> => {
   const rng = Random.make(workload.seed)
   const draw = (range: Range) => rng.nextIntBetween(range.min, range.max + 1)
   return Effect.forEach(
     Array.from({ length: workload.requests }),
     () =>
-      Effect.map(Effect.all([draw(workload.promptTokens), draw(workload.maxTokens)]), ([tokens, maxTokens]) => ({
-        model: workload.model,
-        max_tokens: maxTokens,
-        messages: [{
-          role: "user" as const,
-          content: phrase.repeat(Math.ceil((tokens * 4) / phrase.length)).slice(0, tokens * 4)
-        }]
-      }))
+      Effect.map(
+        Effect.all([draw(workload.promptTokens), draw(workload.maxTokens)]),
+        ([promptTokens, maxTokens]) => ({ promptTokens, maxTokens })
+      )
   )
 }
+
+/**
+ * The Messages request of one shape: a prompt of `promptTokens × 4` characters.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const params = (model: string, shape: Shape): Messages.CreateMessageParams => ({
+  model,
+  max_tokens: shape.maxTokens,
+  messages: [{
+    role: "user",
+    content: phrase.repeat(Math.ceil((shape.promptTokens * 4) / phrase.length)).slice(0, shape.promptTokens * 4)
+  }]
+})
 
 /**
  * How one request ended.
@@ -116,12 +140,12 @@ export const run = (
 ): Effect.Effect<Result, never, ClaudeClient.ClaudeClient> =>
   Effect.gen(function*() {
     const client = yield* ClaudeClient.ClaudeClient
-    const all = yield* requests(workload)
+    const all = yield* shapes(workload)
     const start = yield* Clock.currentTimeMillis
-    const outcomes = yield* Effect.forEach(all, (params) =>
+    const outcomes = yield* Effect.forEach(all, (shape) =>
       Effect.gen(function*() {
         const began = yield* Clock.currentTimeMillis
-        const exit = yield* Effect.either(client.createMessage(params))
+        const exit = yield* Effect.either(client.createMessage(params(workload.model, shape)))
         const ended = yield* Clock.currentTimeMillis
         yield* monitor.requestDone(exit._tag === "Right")
         const usage = exit._tag === "Right" ? exit.right.usage : undefined

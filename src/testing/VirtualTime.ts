@@ -49,8 +49,8 @@ export interface Result<A, E> {
 interface Sleeper {
   readonly wakeAt: number
   readonly sequence: number
-  readonly wake: () => void
-  cancelled: boolean
+  /** dropped when the sleep is cancelled: it holds the sleeping fiber's continuation */
+  wake: (() => void) | undefined
 }
 
 // A binary min-heap of sleepers by wake time, then by order of sleeping.
@@ -169,12 +169,14 @@ export const run = <A, E, R>(
           const sleeper: Sleeper = {
             wakeAt: now + Math.max(0, Duration.toMillis(duration)),
             sequence: sequence++,
-            wake: () => resume(Effect.void),
-            cancelled: false
+            wake: () => resume(Effect.void)
           }
           sleepers.push(sleeper)
+          // A cancelled sleeper stays in the heap until its time comes (a request's 10-minute
+          // timeout, say); letting go of its continuation now keeps the heap from holding
+          // every finished request's fiber until then.
           return Effect.sync(() => {
-            sleeper.cancelled = true
+            sleeper.wake = undefined
           })
         })
     }
@@ -182,15 +184,14 @@ export const run = <A, E, R>(
     // Wakes every sleeper due at the earliest wake time; false when nobody sleeps.
     const advance = (): boolean => {
       let next = sleepers.peek()
-      while (next !== undefined && next.cancelled) {
+      while (next !== undefined && next.wake === undefined) {
         sleepers.pop()
         next = sleepers.peek()
       }
       if (next === undefined) return false
       now = Math.max(now, next.wakeAt)
       while (sleepers.peek() !== undefined && sleepers.peek()!.wakeAt <= now) {
-        const sleeper = sleepers.pop()!
-        if (!sleeper.cancelled) sleeper.wake()
+        sleepers.pop()!.wake?.()
       }
       return true
     }
