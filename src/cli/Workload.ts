@@ -92,14 +92,14 @@ export const shapes = (workload: Workload): Effect.Effect<ReadonlyArray<Shape>> 
  * @since 0.1.0
  * @category constructors
  */
-export const params = (model: string, shape: Shape): Messages.CreateMessageParams => ({
-  model,
-  max_tokens: shape.maxTokens,
-  messages: [{
-    role: "user",
-    content: phrase.repeat(Math.ceil((shape.promptTokens * 4) / phrase.length)).slice(0, shape.promptTokens * 4)
-  }]
-})
+export const params = (model: string, shape: Shape): Messages.CreateMessageParams => {
+  const characters = shape.promptTokens * 4
+  return {
+    model,
+    max_tokens: shape.maxTokens,
+    messages: [{ role: "user", content: phrase.repeat(Math.ceil(characters / phrase.length)).slice(0, characters) }]
+  }
+}
 
 /**
  * How one request ended.

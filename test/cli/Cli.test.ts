@@ -42,7 +42,8 @@ describe("workload", () => {
         promptTokens: { min: 10, max: 20 },
         maxTokens: { min: 100, max: 300 }
       }
-      const all = (yield* Workload.shapes(workload)).map((shape) => Workload.params(workload.model, shape))
+      const shapes = yield* Workload.shapes(workload)
+      const all = shapes.map((shape) => Workload.params(workload.model, shape))
       expect(all).toHaveLength(200)
       const prompts = all.map((params) => (params.messages[0]!.content as string).length / 4)
       const maxTokens = all.map((params) => params.max_tokens)
@@ -50,7 +51,6 @@ describe("workload", () => {
       expect(Math.max(...prompts)).toBe(20)
       expect(maxTokens.every((n) => n >= 100 && n <= 300)).toBe(true)
       expect(new Set(maxTokens).size).toBeGreaterThan(50)
-      const shapes = yield* Workload.shapes(workload)
       expect(yield* Workload.shapes(workload)).toEqual(shapes)
       expect(yield* Workload.shapes({ ...workload, seed: 2 })).not.toEqual(shapes)
     }))
