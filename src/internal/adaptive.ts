@@ -1,0 +1,180 @@
+/**
+ * The adaptive parts of admission, per pool, in this process:
+ *
+ * - a send-rate limit cut on overload signals (529, acceleration-limit 429s)
+ *   and grown back with CUBIC, as the AWS SDKs' adaptive retry mode does;
+ * - a window on requests in flight that starts small (slow start), grows
+ *   while it is what holds requests back, and shrinks to what the API
+ *   accepted when it answers with its concurrent-requests 429;
+ * - a retry budget in the manner of gRPC retry throttling: failures spend
+ *   tokens, successes earn a fraction back, and retries stop while the
+ *   budget is at or below half.
+ *
+ * Pure state machines over plain data; time is an epoch-millis argument.
+ *
+ * @internal
+ */
+
+/** @internal */
+export interface RateOptions {
+  /** multiplicative cut on each overload signal */
+  readonly beta: number
+  /** CUBIC scale, in requests/s per s³ */
+  readonly scale: number
+  /** the lowest send rate, requests per second */
+  readonly minRate: number
+}
+
+/** @internal */
+export class SendRate {
+  enabled = false
+  /** requests per second allowed now */
+  fillRate = Infinity
+  private lastMaxRate = 0
+  private lastThrottle = 0
+  private tokens = 1
+  private lastRefill = 0
+  // measured send rate: requests counted in half-second buckets, smoothed
+  private measured = 0
+  private bucketStart = 0
+  private bucketCount = 0
+
+  constructor(readonly options: RateOptions) {}
+
+  /** Milliseconds until a request may be sent (0: now). */
+  waitMillis(now: number): number {
+    if (!this.enabled) return 0
+    this.refill(now)
+    return this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) / this.fillRate) * 1000)
+  }
+
+  /** A request is sent now. */
+  sent(now: number): void {
+    this.measure(now)
+    if (!this.enabled) return
+    this.refill(now)
+    this.tokens -= 1
+  }
+
+  /** The API said it is overloaded, or that we ramped too fast. */
+  throttled(now: number): void {
+    const current = this.enabled ? Math.min(this.fillRate, Math.max(this.measured, this.options.minRate)) : this.measured
+    const rate = Math.max(current, this.options.minRate)
+    this.lastMaxRate = rate
+    this.lastThrottle = now
+    this.refill(now)
+    this.fillRate = Math.max(this.options.minRate, rate * this.options.beta)
+    this.tokens = Math.min(this.tokens, Math.max(1, this.fillRate))
+    this.enabled = true
+  }
+
+  /** A request was served: the allowed rate grows back along the cubic curve. */
+  succeeded(now: number): void {
+    if (!this.enabled) return
+    const { beta, scale } = this.options
+    const k = Math.cbrt((this.lastMaxRate * (1 - beta)) / scale)
+    const t = (now - this.lastThrottle) / 1000
+    const cubic = scale * Math.pow(t - k, 3) + this.lastMaxRate
+    this.refill(now)
+    this.fillRate = Math.max(this.options.minRate, Math.min(cubic, 2 * Math.max(this.measured, this.options.minRate)))
+    // far above anything the pool sends: the limit no longer binds
+    if (cubic > 4 * this.lastMaxRate && t > 60) this.enabled = false
+  }
+
+  private refill(now: number): void {
+    if (now > this.lastRefill) {
+      const capacity = Math.max(1, this.fillRate)
+      this.tokens = Math.min(capacity, this.tokens + ((now - this.lastRefill) / 1000) * this.fillRate)
+    }
+    this.lastRefill = Math.max(this.lastRefill, now)
+  }
+
+  private measure(now: number): void {
+    const width = 500
+    if (now - this.bucketStart >= width) {
+      const rate = (this.bucketCount * 1000) / Math.max(width, now - this.bucketStart)
+      this.measured = this.measured === 0 ? rate : 0.8 * rate + 0.2 * this.measured
+      this.bucketStart = now
+      this.bucketCount = 0
+    }
+    this.bucketCount++
+  }
+}
+
+/** @internal */
+export interface WindowOptions {
+  readonly initial: number
+  readonly max: number
+  /** after this long without a concurrent-requests 429, the learned ceiling may be probed one higher */
+  readonly probeAfterMillis: number
+}
+
+/** @internal */
+export class ConcurrencyWindow {
+  size: number
+  ceiling: number
+  /** set when the window held a request back since it last grew */
+  bound = false
+  private lastCut = 0
+
+  constructor(readonly options: WindowOptions) {
+    this.size = Math.max(1, Math.min(options.initial, options.max))
+    this.ceiling = Math.max(1, options.max)
+  }
+
+  /** A request completed: grow by one while the window is what holds requests back. */
+  served(now: number): void {
+    if (!this.bound) return
+    this.bound = false
+    if (this.size < this.ceiling) {
+      this.size++
+      return
+    }
+    // at the ceiling the API taught us: probe one higher only after a quiet while
+    if (this.ceiling < this.options.max && now - this.lastCut >= this.options.probeAfterMillis) {
+      this.ceiling++
+      this.size++
+      this.lastCut = now
+    }
+  }
+
+  /** The API refused a request for too many in flight while `inFlight` others were. */
+  refused(inFlight: number, now: number): void {
+    this.ceiling = Math.max(1, inFlight)
+    this.size = Math.min(this.size, this.ceiling)
+    this.lastCut = now
+  }
+
+  /** An acceleration limit: back off to half. */
+  halve(now: number): void {
+    this.size = Math.max(1, Math.floor(this.size / 2))
+    this.lastCut = now
+  }
+}
+
+/** @internal */
+export interface RetryBudgetOptions {
+  readonly maxTokens: number
+  readonly tokenRatio: number
+}
+
+/** @internal */
+export class RetryBudget {
+  tokens: number
+
+  constructor(readonly options: RetryBudgetOptions) {
+    this.tokens = options.maxTokens
+  }
+
+  get allowsRetry(): boolean {
+    return this.tokens > this.options.maxTokens / 2
+  }
+
+  failed(): void {
+    this.tokens = Math.max(0, this.tokens - 1)
+  }
+
+  succeeded(): void {
+    this.tokens = Math.min(this.options.maxTokens, this.tokens + this.options.tokenRatio)
+  }
+}
