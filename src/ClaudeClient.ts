@@ -11,7 +11,9 @@
  * Each call is a span (`ClaudeClient.createMessage`, with the model, pool and
  * attempt count); each attempt a child span. The API key is `Redacted` and
  * sent only as the `x-api-key` header, which @effect/platform redacts from
- * spans and logs.
+ * spans and logs, and scrubbed from error messages built from a body. No
+ * trace-context header (`traceparent`, `b3`) goes to the API unless
+ * `tracePropagation` is on.
  *
  * @since 0.1.0
  */
@@ -20,14 +22,13 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
@@ -89,7 +90,10 @@ export const ClaudeClient: Context.Tag<ClaudeClient, ClaudeClient> = Context.Gen
  */
 export interface Options {
   readonly apiKey: Redacted.Redacted<string>
-  /** Default `https://api.anthropic.com`. */
+  /**
+   * Default `https://api.anthropic.com`. An absolute `http:`/`https:` URL, a path prefix allowed; anything
+   * else fails the layer with `InvalidBaseUrlError`.
+   */
   readonly baseUrl?: string | undefined
   /** The `anthropic-version` header. Default `2023-06-01`. */
   readonly anthropicVersion?: string | undefined
@@ -106,6 +110,11 @@ export interface Options {
    * buckets are then only held to their reserve, not charged per request.
    */
   readonly estimateOutputTokens?: ((params: Messages.CreateMessageParams) => number) | undefined
+  /**
+   * Send the trace context (`traceparent`, `b3`) of each attempt's span to the API. Default `false`: the
+   * Anthropic host has no use for your trace ids.
+   */
+  readonly tracePropagation?: boolean | undefined
 }
 
 /**
@@ -137,8 +146,56 @@ const messagesPath = "/v1/messages"
 const countTokensPath = "/v1/messages/count_tokens"
 const countTokensPool = "count_tokens"
 
-const encodeCreateParams = Schema.encode(Messages.CreateMessageParams)
-const encodeCountParams = Schema.encode(Messages.CountTokensParams)
+/**
+ * Checks a base URL: absolute, `http:` or `https:`, no credentials, query or
+ * fragment. Returns it without trailing slashes (paths are appended to it).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const parseBaseUrl = (baseUrl: string): Either.Either<string, ClaudeError.InvalidBaseUrlError> => {
+  const invalid = (reason: string) =>
+    Either.left(new ClaudeError.InvalidBaseUrlError({ baseUrl: ClaudeError.excerpt(baseUrl), reason }))
+  let url: URL
+  try {
+    url = new URL(baseUrl.trim())
+  } catch {
+    return invalid("not an absolute URL (e.g. https://api.anthropic.com)")
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") return invalid(`${url.protocol} is not http: or https:`)
+  if (url.username !== "" || url.password !== "") return invalid("credentials in the URL are not sent")
+  if (url.search !== "" || url.hash !== "") return invalid("a query or fragment cannot prefix a path")
+  return Either.right(url.href.replace(/\/+$/, ""))
+}
+
+// Hostile or broken parameters (a BigInt, a cycle, a throwing getter, nesting deeper than the stack) are a
+// RequestValidationError, never a defect: nothing is sent.
+const bodyEncoder = <A, I>(schema: Schema.Schema<A, I>) => {
+  const encode = Schema.encodeUnknownEither(schema, Messages.encodeOptions)
+  return (params: A): Either.Either<string, ClaudeError.RequestValidationError> => {
+    try {
+      return Either.match(encode(params), {
+        onLeft: (error) => Either.left(ClaudeError.requestValidationError(error)),
+        onRight: (encoded) => Either.right(JSON.stringify(encoded))
+      })
+    } catch (reason) {
+      return Either.left(ClaudeError.requestValidationError({ reason }))
+    }
+  }
+}
+
+const encodeCreateParams = bodyEncoder(Messages.CreateMessageParams)
+const encodeCountParams = bodyEncoder(Messages.CountTokensParams)
+
+// A 200 body is parsed once; a decode failure (not JSON, another shape, nesting too deep to even describe)
+// is the problem text of a MalformedResponseError, never a defect.
+const decodeBody = <A, I>(schema: Schema.Schema<A, I>, body: string): Either.Either<A, string> => {
+  try {
+    return Either.mapLeft(Schema.decodeUnknownEither(schema)(JSON.parse(body)), ClaudeError.describeParseError)
+  } catch (error) {
+    return Either.left(error instanceof SyntaxError ? `not JSON (${error.message})` : "nested too deeply to decode")
+  }
+}
 
 /**
  * What the client is built from: the `HttpClient` it sends through, and the
@@ -156,11 +213,12 @@ export type Dependencies = HttpClient.HttpClient | RateLimitState.RateLimitState
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<ClaudeClient, never, Dependencies> =>
+export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.InvalidBaseUrlError, Dependencies> =>
   Effect.gen(function*() {
+    const baseUrl = yield* parseBaseUrl(options.baseUrl ?? defaultBaseUrl)
     const state = yield* RateLimitState.RateLimitState
     const breaker = yield* CircuitBreaker.CircuitBreaker
-    const baseUrl = (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")
+    const secrets = [options.apiKey]
     const timeout = Duration.decode(options.timeout ?? Duration.minutes(10))
     const poolOf = options.pool ?? ((model: string) => model)
     const estimateOutputTokens = options.estimateOutputTokens ?? (() => 0)
@@ -176,7 +234,8 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, never, Depen
             ...(options.betas && options.betas.length > 0 ? { "anthropic-beta": options.betas.join(",") } : {})
           })
         )
-      )
+      ),
+      HttpClient.withTracerPropagation(options.tracePropagation ?? false)
     )
 
     // The HttpClientError holds the request, and so the API key: keep only what went wrong.
@@ -193,18 +252,11 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, never, Depen
         yield* state.update(pool, rateLimits)
         const body = yield* Effect.mapError(response.text, toConnectionError)
         if (response.status < 200 || response.status >= 300) {
-          return yield* Effect.fail(ClaudeError.fromResponse({ status: response.status, body, rateLimits }))
+          return yield* Effect.fail(ClaudeError.fromResponse({ status: response.status, body, rateLimits, secrets }))
         }
-        return yield* Schema.decodeUnknown(Schema.parseJson(schema))(body).pipe(
-          Effect.mapError((error) =>
-            new ClaudeError.MalformedResponseError({
-              status: response.status,
-              message: `Response body does not match the API schema: ${ClaudeError.excerpt(error.message)}`,
-              requestId: rateLimits.requestId,
-              rateLimits,
-              body: ClaudeError.excerpt(body)
-            })
-          )
+        return yield* Either.mapLeft(
+          decodeBody(schema, body),
+          (problem) => ClaudeError.malformedResponse({ status: response.status, body, problem, rateLimits, secrets })
         )
       })
 
@@ -235,13 +287,13 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, never, Depen
     const call = <A, I>(
       name: string,
       path: string,
-      body: unknown,
+      body: string,
       pool: string,
       cost: RateLimitState.Cost,
       schema: Schema.Schema<A, I>
     ): Effect.Effect<A, ClaudeClientError> =>
       Effect.gen(function*() {
-        const request = HttpClientRequest.post(path).pipe(HttpClientRequest.bodyUnsafeJson(body))
+        const request = HttpClientRequest.post(path).pipe(HttpClientRequest.bodyText(body, "application/json"))
         const attempts = yield* Ref.make(0)
         const attempt = Effect.gen(function*() {
           const number = yield* Ref.updateAndGet(attempts, (n) => n + 1)
@@ -258,21 +310,8 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, never, Depen
       }).pipe(Effect.withSpan(name, { attributes: { "claude.pool": pool, "claude.path": path } }))
 
     // Parameters the API would reject with a 400 are rejected here, before any budget is spent.
-    const validated = <A>(encoded: Effect.Effect<A, ParseResult.ParseError>) =>
-      Effect.catchAll(encoded, (error) =>
-        Effect.flatMap(DateTime.now, (now) =>
-          Effect.fail(
-            new ClaudeError.InvalidRequestError({
-              status: 400,
-              errorType: "invalid_request_error",
-              message: `Invalid parameters (not sent): ${error.message}`,
-              requestId: Option.none(),
-              rateLimits: RateLimitHeaders.RateLimitSnapshot.empty(now)
-            })
-          )))
-
     const createMessage = (params: Messages.CreateMessageParams) =>
-      Effect.flatMap(validated(encodeCreateParams(params)), (body) => {
+      Effect.flatMap(Effect.suspend(() => encodeCreateParams(params)), (body) => {
         const inputTokens = Messages.estimateInputTokens(params)
         const outputTokens = Math.max(0, Math.min(params.max_tokens, estimateOutputTokens(params)))
         return call("ClaudeClient.createMessage", messagesPath, body, poolOf(params.model), {
@@ -285,7 +324,7 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, never, Depen
 
     const countTokens = (params: Messages.CountTokensParams) =>
       Effect.flatMap(
-        validated(encodeCountParams(params)),
+        Effect.suspend(() => encodeCountParams(params)),
         (body) =>
           call("ClaudeClient.countTokens", countTokensPath, body, countTokensPool, { requests: 1 }, Messages.TokenCount)
       )
@@ -300,8 +339,9 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, never, Depen
  * @since 0.1.0
  * @category layers
  */
-export const layerWithoutDependencies = (options: Options): Layer.Layer<ClaudeClient, never, Dependencies> =>
-  Layer.effect(ClaudeClient, make(options))
+export const layerWithoutDependencies = (
+  options: Options
+): Layer.Layer<ClaudeClient, ClaudeError.InvalidBaseUrlError, Dependencies> => Layer.effect(ClaudeClient, make(options))
 
 /**
  * The client with a default `RateLimitState` and `CircuitBreaker` of its
@@ -311,7 +351,9 @@ export const layerWithoutDependencies = (options: Options): Layer.Layer<ClaudeCl
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: LayerOptions): Layer.Layer<ClaudeClient, never, HttpClient.HttpClient> =>
+export const layer = (
+  options: LayerOptions
+): Layer.Layer<ClaudeClient, ClaudeError.InvalidBaseUrlError, HttpClient.HttpClient> =>
   layerWithoutDependencies(options).pipe(
     Layer.provide(RateLimitState.layerWith(options.rateLimitState ?? {})),
     Layer.provide(
@@ -321,15 +363,27 @@ export const layer = (options: LayerOptions): Layer.Layer<ClaudeClient, never, H
 
 /**
  * The configuration {@link layerConfig} reads: `ANTHROPIC_API_KEY` (required,
- * `Redacted`), `ANTHROPIC_BASE_URL`, `ANTHROPIC_MAX_RETRIES`,
- * `ANTHROPIC_TIMEOUT_MS`.
+ * `Redacted`), `ANTHROPIC_BASE_URL` (blank means unset; an invalid URL is a
+ * `ConfigError` naming it), `ANTHROPIC_MAX_RETRIES`, `ANTHROPIC_TIMEOUT_MS`.
  *
  * @since 0.1.0
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
   apiKey: Config.redacted("ANTHROPIC_API_KEY"),
-  baseUrl: Config.option(Config.string("ANTHROPIC_BASE_URL")),
+  // blank means unset, as in the official SDK; anything else must be a valid base URL
+  baseUrl: Config.option(Config.string("ANTHROPIC_BASE_URL")).pipe(
+    Config.mapOrFail((value) =>
+      Option.match(Option.filter(value, (url) => url.trim() !== ""), {
+        onNone: () => Either.right(Option.none<string>()),
+        onSome: (url) =>
+          Either.mapBoth(parseBaseUrl(url), {
+            onLeft: (error) => ConfigError.InvalidData(["ANTHROPIC_BASE_URL"], error.message),
+            onRight: () => Option.some(url)
+          })
+      })
+    )
+  ),
   maxRetries: Config.option(
     Config.integer("ANTHROPIC_MAX_RETRIES").pipe(Config.validate({
       message: "must be 0 or more",
@@ -366,7 +420,10 @@ export const layerConfigWith = (
       baseUrl: fromEnv.baseUrl ?? overrides.baseUrl,
       timeout: fromEnv.timeout ?? overrides.timeout,
       retry: overrides.retry === false ? false : { ...overrides.retry, ...(fromEnv.retry || {}) }
-    })))
+    }).pipe(
+      // ANTHROPIC_BASE_URL was checked by `config`: this one is the override's
+      Layer.mapError((error) => ConfigError.InvalidData(["baseUrl"], error.message))
+    )))
 
 /**
  * {@link layer} configured from the environment: `ANTHROPIC_API_KEY`

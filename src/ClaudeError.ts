@@ -1,21 +1,53 @@
 /**
  * Typed errors for everything the Claude API (or the network on the way to
  * it) can answer, classified from the status code, the JSON error body
- * `{"type":"error","error":{"type","message"}}` and the headers.
+ * `{"type":"error","error":{"type","message","details":{"error_code"}}}` and
+ * the headers, plus the request that was refused before it was sent.
  *
- * Every error that came with a response carries its status, the error type
- * and message from the body, the `request-id`, and the decoded rate-limit
- * snapshot, so a caller can log, retry or page with the facts at hand.
+ * Every error that came with a response carries its status, the error type,
+ * message and `error_code` from the body, the `request-id`, and the decoded
+ * rate-limit snapshot, so a caller can log, retry or page with the facts at
+ * hand. Every class has a literal `_tag` (for `Effect.catchTag`) and the
+ * {@link TypeId}; one table, {@link classification}, says how each is
+ * treated.
  *
  * @since 0.1.0
  */
+import type * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
-import * as Schema from "effect/Schema"
+import type * as Redacted from "effect/Redacted"
+import * as ErrorText from "./internal/errorText.js"
 import type { RateLimitSnapshot } from "./RateLimitHeaders.js"
+
+/**
+ * Carried by every {@link ClaudeError}: `isClaudeError` tests for it.
+ *
+ * @since 0.2.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("claude-rate-limiter/ClaudeError")
+
+/**
+ * @since 0.2.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+// Called with a literal, so the emitted declarations say `_tag: "RateLimitError"`, not `_tag: Tag`.
+const ClaudeErrorBase = <const Tag extends string>(tag: Tag): new<A extends Record<string, any>>(
+  args: A
+) => Cause.YieldableError & { readonly _tag: Tag; readonly [TypeId]: TypeId } & Readonly<A> => {
+  class Base extends Data.Error<{}> {
+    readonly _tag = tag
+  }
+  ;(Base.prototype as any)[TypeId] = TypeId
+  ;(Base.prototype as any).name = tag
+  return Base as any
+}
 
 /**
  * What every error that came with an HTTP response carries.
@@ -28,15 +60,40 @@ export interface ResponseErrorFields {
   readonly status: number
   /** `error.type` from the body, or the documented type for the status when the body is not JSON. */
   readonly errorType: string
-  /** `error.message` from the body, or a bounded excerpt of a body that is not JSON. */
+  /**
+   * `error.message` from the body, or an excerpt of a body that is not JSON; bounded, and scrubbed of the
+   * API key (a proxy's error page may echo the request headers).
+   */
   readonly message: string
+  /** `error.details.error_code` from the body, e.g. `ramp_limit_exceeded`, `enforced_spend_limit_reached`. */
+  readonly errorCode: Option.Option<string>
   /** `request-id` header, else `request_id` from the body. */
   readonly requestId: Option.Option<string>
   /** The rate-limit headers of the response that carried this error. */
   readonly rateLimits: RateLimitSnapshot
 }
 
-const ResponseError = <const Tag extends string>(tag: Tag) => Data.TaggedError(tag)<ResponseErrorFields>
+/**
+ * The fields a response error is constructed from: `errorCode` may be left
+ * out (none).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ResponseErrorInput extends Omit<ResponseErrorFields, "errorCode"> {
+  readonly errorCode?: Option.Option<string> | undefined
+}
+
+const ResponseErrorBase = <const Tag extends string>(tag: Tag): new(
+  args: ResponseErrorInput
+) => Cause.YieldableError & { readonly _tag: Tag; readonly [TypeId]: TypeId } & Readonly<ResponseErrorFields> => {
+  const Base = ClaudeErrorBase(tag)<ResponseErrorFields>
+  return class extends Base {
+    constructor(args: ResponseErrorInput) {
+      super({ ...args, errorCode: args.errorCode ?? Option.none() })
+    }
+  }
+}
 
 /**
  * 429 `rate_limit_error`: a rate limit was hit. Retryable; the snapshot says
@@ -45,17 +102,19 @@ const ResponseError = <const Tag extends string>(tag: Tag) => Data.TaggedError(t
  * @since 0.1.0
  * @category errors
  */
-export class RateLimitError extends ResponseError("RateLimitError") {}
+export class RateLimitError extends ResponseErrorBase("RateLimitError") {}
 
 /**
- * 429 whose body says `error.details.error_code: "enforced_spend_limit_reached"`.
- * It carries no `retry-after` and will not succeed until the spend limit
- * resets, so it is never retried.
+ * A 429 whose `error.details.error_code` names a spend limit
+ * (`enforced_spend_limit_reached`, `contract_spend_limit_reached`, any
+ * `*spend_limit*` code), carried in `errorCode`. It has no `retry-after`
+ * and will not succeed until the spend limit resets, so it is never retried
+ * and does not count as an outage.
  *
  * @since 0.1.0
  * @category errors
  */
-export class SpendLimitReachedError extends ResponseError("SpendLimitReachedError") {}
+export class SpendLimitReachedError extends ResponseErrorBase("SpendLimitReachedError") {}
 
 /**
  * 529 `overloaded_error`: the API is overloaded for everyone. Retryable.
@@ -63,7 +122,7 @@ export class SpendLimitReachedError extends ResponseError("SpendLimitReachedErro
  * @since 0.1.0
  * @category errors
  */
-export class OverloadedError extends ResponseError("OverloadedError") {}
+export class OverloadedError extends ResponseErrorBase("OverloadedError") {}
 
 /**
  * 500 `api_error` and any other 5xx without a class of its own. Retryable.
@@ -71,7 +130,7 @@ export class OverloadedError extends ResponseError("OverloadedError") {}
  * @since 0.1.0
  * @category errors
  */
-export class ApiError extends ResponseError("ApiError") {}
+export class ApiError extends ResponseErrorBase("ApiError") {}
 
 /**
  * 504 `timeout_error`: the API timed out processing the request. Retryable.
@@ -79,15 +138,17 @@ export class ApiError extends ResponseError("ApiError") {}
  * @since 0.1.0
  * @category errors
  */
-export class GatewayTimeoutError extends ResponseError("GatewayTimeoutError") {}
+export class GatewayTimeoutError extends ResponseErrorBase("GatewayTimeoutError") {}
 
 /**
- * 400 `invalid_request_error`. Never retried.
+ * 400 `invalid_request_error`: the API refused the request. Never retried.
+ * (Parameters that fail the client's own validation are a
+ * {@link RequestValidationError}: nothing is sent.)
  *
  * @since 0.1.0
  * @category errors
  */
-export class InvalidRequestError extends ResponseError("InvalidRequestError") {}
+export class InvalidRequestError extends ResponseErrorBase("InvalidRequestError") {}
 
 /**
  * 401 `authentication_error`. Never retried.
@@ -95,7 +156,7 @@ export class InvalidRequestError extends ResponseError("InvalidRequestError") {}
  * @since 0.1.0
  * @category errors
  */
-export class AuthenticationError extends ResponseError("AuthenticationError") {}
+export class AuthenticationError extends ResponseErrorBase("AuthenticationError") {}
 
 /**
  * 402 `billing_error`. Never retried.
@@ -103,7 +164,7 @@ export class AuthenticationError extends ResponseError("AuthenticationError") {}
  * @since 0.1.0
  * @category errors
  */
-export class BillingError extends ResponseError("BillingError") {}
+export class BillingError extends ResponseErrorBase("BillingError") {}
 
 /**
  * 403 `permission_error`. Never retried.
@@ -111,7 +172,7 @@ export class BillingError extends ResponseError("BillingError") {}
  * @since 0.1.0
  * @category errors
  */
-export class PermissionError extends ResponseError("PermissionError") {}
+export class PermissionError extends ResponseErrorBase("PermissionError") {}
 
 /**
  * 404 `not_found_error`. Never retried.
@@ -119,7 +180,7 @@ export class PermissionError extends ResponseError("PermissionError") {}
  * @since 0.1.0
  * @category errors
  */
-export class NotFoundError extends ResponseError("NotFoundError") {}
+export class NotFoundError extends ResponseErrorBase("NotFoundError") {}
 
 /**
  * 409 `conflict_error`. Retryable (as the official SDKs do).
@@ -127,7 +188,7 @@ export class NotFoundError extends ResponseError("NotFoundError") {}
  * @since 0.1.0
  * @category errors
  */
-export class ConflictError extends ResponseError("ConflictError") {}
+export class ConflictError extends ResponseErrorBase("ConflictError") {}
 
 /**
  * 413 `request_too_large`, often sent by the edge with a body that is not
@@ -136,7 +197,7 @@ export class ConflictError extends ResponseError("ConflictError") {}
  * @since 0.1.0
  * @category errors
  */
-export class RequestTooLargeError extends ResponseError("RequestTooLargeError") {}
+export class RequestTooLargeError extends ResponseErrorBase("RequestTooLargeError") {}
 
 /**
  * Any status or error type this library does not know yet (the API adds types
@@ -146,21 +207,23 @@ export class RequestTooLargeError extends ResponseError("RequestTooLargeError") 
  * @since 0.1.0
  * @category errors
  */
-export class UnknownApiError extends ResponseError("UnknownApiError") {}
+export class UnknownApiError extends ResponseErrorBase("UnknownApiError") {}
 
 /**
- * A 2xx response whose body is not the JSON the endpoint documents. Not
- * retried: the request was served, sending it again may be billed again.
+ * A 2xx response whose body is not the JSON the endpoint documents (not JSON,
+ * another shape, or nested too deeply to decode). Not retried: the request
+ * was served, sending it again may be billed again.
  *
  * @since 0.1.0
  * @category errors
  */
-export class MalformedResponseError extends Data.TaggedError("MalformedResponseError")<{
+export class MalformedResponseError extends ClaudeErrorBase("MalformedResponseError")<{
   readonly status: number
+  /** What does not match, bounded (path and problem). */
   readonly message: string
   readonly requestId: Option.Option<string>
   readonly rateLimits: RateLimitSnapshot
-  /** A bounded excerpt of the body that failed to decode. */
+  /** A bounded excerpt of the body that failed to decode, scrubbed of the API key. */
   readonly body: string
 }> {}
 
@@ -170,7 +233,7 @@ export class MalformedResponseError extends Data.TaggedError("MalformedResponseE
  * @since 0.1.0
  * @category errors
  */
-export class TimeoutError extends Data.TaggedError("TimeoutError")<{
+export class TimeoutError extends ClaudeErrorBase("TimeoutError")<{
   readonly timeout: Duration.Duration
   readonly message: string
 }> {}
@@ -182,10 +245,82 @@ export class TimeoutError extends Data.TaggedError("TimeoutError")<{
  * @since 0.1.0
  * @category errors
  */
-export class ConnectionError extends Data.TaggedError("ConnectionError")<{
+export class ConnectionError extends ClaudeErrorBase("ConnectionError")<{
   readonly message: string
   readonly cause: unknown
 }> {}
+
+/**
+ * One problem with request parameters: where (`messages[0].role`, empty for
+ * the parameters as a whole) and what, in a line.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ValidationIssue {
+  readonly path: string
+  readonly message: string
+}
+
+/**
+ * The parameters failed the client's own validation, or cannot be sent as
+ * JSON (a `BigInt`, a cycle, nesting too deep): **nothing was sent** and no
+ * budget was spent. Never retried. `message` is one short line (the first
+ * problems, each with its path); `issues` lists them (at most 20).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class RequestValidationError extends ClaudeErrorBase("RequestValidationError")<{
+  readonly message: string
+  readonly issues: ReadonlyArray<ValidationIssue>
+}> {}
+
+const maxIssues = 20
+
+/**
+ * A {@link RequestValidationError} from a schema failure, or from anything
+ * else that stopped the parameters from being encoded (the thrown value of
+ * `JSON.stringify`, say).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const requestValidationError = (
+  failure: ParseResult.ParseError | { readonly reason: unknown }
+): RequestValidationError => {
+  const issues = "reason" in failure
+    ? [{ path: "", message: `cannot be sent as JSON: ${describeThrown(failure.reason)}` }]
+    : ErrorText.describeParseError(failure)
+  return new RequestValidationError({
+    message: `Invalid request parameters (nothing was sent): ${ErrorText.formatIssues(issues)}`,
+    issues: issues.slice(0, maxIssues)
+  })
+}
+
+const describeThrown = (thrown: unknown): string => {
+  const text = thrown instanceof Error ? thrown.message : typeof thrown === "string" ? thrown : "an error"
+  return ErrorText.excerpt(text, 200)
+}
+
+/**
+ * The client's `baseUrl` (or `ANTHROPIC_BASE_URL`) is not an absolute
+ * `http:`/`https:` URL without query or fragment. Raised when the client's
+ * layer is built, before any request; not a {@link ClaudeError} (no call was
+ * made).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class InvalidBaseUrlError extends Data.TaggedError("InvalidBaseUrlError")<{
+  /** The value as given (bounded, scrubbed of anything shaped like an API key). */
+  readonly baseUrl: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `Invalid base URL ${JSON.stringify(this.baseUrl)}: ${this.reason}`
+  }
+}
 
 /**
  * Every error that came with an HTTP response.
@@ -209,47 +344,169 @@ export type ResponseError =
   | UnknownApiError
 
 /**
- * Every way a call to the Claude API can fail.
+ * Every way a call to the Claude API can fail on its own (before the retry
+ * policy and the circuit breaker have their say).
  *
  * @since 0.1.0
  * @category models
  */
-export type ClaudeError = ResponseError | MalformedResponseError | TimeoutError | ConnectionError
+export type ClaudeError =
+  | ResponseError
+  | MalformedResponseError
+  | TimeoutError
+  | ConnectionError
+  | RequestValidationError
 
-type ResponseErrorClass = new(fields: ResponseErrorFields) => ResponseError
+/**
+ * How an error is treated: `"never"`, `"always"`, or `"by-status"` (the
+ * `x-should-retry` header, else the status: 408, 409, 429, 5xx for retries;
+ * 408, 429, 5xx for outages).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Rule = "never" | "always" | "by-status"
 
-const byStatus: ReadonlyMap<number, readonly [ResponseErrorClass, string]> = new Map([
-  [400, [InvalidRequestError, "invalid_request_error"]],
-  [401, [AuthenticationError, "authentication_error"]],
-  [402, [BillingError, "billing_error"]],
-  [403, [PermissionError, "permission_error"]],
-  [404, [NotFoundError, "not_found_error"]],
-  [409, [ConflictError, "conflict_error"]],
-  [413, [RequestTooLargeError, "request_too_large"]],
-  [429, [RateLimitError, "rate_limit_error"]],
-  [500, [ApiError, "api_error"]],
-  [504, [GatewayTimeoutError, "timeout_error"]],
-  [529, [OverloadedError, "overloaded_error"]]
-])
+/**
+ * How errors are treated in {@link classification}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Rules {
+  /** Whether sending the same request again can succeed. */
+  readonly retry: Rule
+  /** Whether it is a sign the service is struggling: what a circuit breaker counts. */
+  readonly outage: Rule
+}
+
+/**
+ * The row of an error that came with a response.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ResponseClassification<E extends ResponseError = ResponseError> extends Rules {
+  readonly response: true
+  readonly make: (fields: ResponseErrorInput) => E
+  /** The status this class stands for, when it has one of its own. */
+  readonly status?: number
+  /** The body's `error.type` this class stands for, when it has one of its own. */
+  readonly errorType?: string
+}
+
+/**
+ * The row of an error that came without a response.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface OtherClassification extends Rules {
+  readonly response: false
+}
+
+/**
+ * One row of {@link classification}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Classification<Tag extends ClaudeError["_tag"] = ClaudeError["_tag"]> = Tag extends ResponseError["_tag"]
+  ? ResponseClassification<Extract<ResponseError, { readonly _tag: Tag }>>
+  : OtherClassification
+
+const row = <E extends ResponseError>(
+  errorClass: new(fields: ResponseErrorInput) => E,
+  retry: Rule,
+  outage: Rule,
+  status?: number,
+  errorType?: string
+): ResponseClassification<E> => ({
+  response: true,
+  make: (fields) => new errorClass(fields),
+  retry,
+  outage,
+  ...(status === undefined ? {} : { status }),
+  ...(errorType === undefined ? {} : { errorType })
+})
+
+/**
+ * The one table of Claude errors: for each tag, whether it came with a
+ * response, the status and error type it stands for, and whether it is
+ * retried and counted as an outage. `isClaudeError`, `isResponseError`,
+ * `isRetryable`, `isServiceFailure` and `fromResponse` all read it; the
+ * compiler checks it has exactly one row per member of {@link ClaudeError}.
+ *
+ * @since 0.2.0
+ * @category classification
+ */
+export const classification: { readonly [Tag in ClaudeError["_tag"]]: Classification<Tag> } = {
+  InvalidRequestError: row(InvalidRequestError, "never", "never", 400, "invalid_request_error"),
+  AuthenticationError: row(AuthenticationError, "never", "never", 401, "authentication_error"),
+  BillingError: row(BillingError, "never", "never", 402, "billing_error"),
+  PermissionError: row(PermissionError, "never", "never", 403, "permission_error"),
+  NotFoundError: row(NotFoundError, "never", "never", 404, "not_found_error"),
+  ConflictError: row(ConflictError, "by-status", "never", 409, "conflict_error"),
+  RequestTooLargeError: row(RequestTooLargeError, "never", "never", 413, "request_too_large"),
+  RateLimitError: row(RateLimitError, "by-status", "always", 429, "rate_limit_error"),
+  // a 429 with a spend-limit error_code: see fromResponse
+  SpendLimitReachedError: row(SpendLimitReachedError, "never", "never"),
+  ApiError: row(ApiError, "by-status", "always", 500, "api_error"),
+  GatewayTimeoutError: row(GatewayTimeoutError, "by-status", "always", 504, "timeout_error"),
+  OverloadedError: row(OverloadedError, "by-status", "always", 529, "overloaded_error"),
+  UnknownApiError: row(UnknownApiError, "by-status", "by-status"),
+  MalformedResponseError: { response: false, retry: "never", outage: "never" },
+  TimeoutError: { response: false, retry: "always", outage: "always" },
+  ConnectionError: { response: false, retry: "always", outage: "always" },
+  RequestValidationError: { response: false, retry: "never", outage: "never" }
+}
+
+type ResponseRow = ResponseClassification
+
+const responseRows: ReadonlyArray<ResponseRow> = Object.values<ResponseRow | OtherClassification>(classification)
+  .filter((row): row is ResponseRow => row.response)
+
+const byStatus: ReadonlyMap<number, ResponseRow> = new Map(
+  responseRows.flatMap((row) => row.status === undefined ? [] : [[row.status, row] as const])
+)
 
 // Errors reported without a telling status (inside a 200 stream, or with an
 // unlisted status) are classified by their body type instead.
-const byErrorType: ReadonlyMap<string, ResponseErrorClass> = new Map(
-  Array.from(byStatus.values(), ([errorClass, type]) => [type, errorClass] as const)
+const byErrorType: ReadonlyMap<string, ResponseRow> = new Map(
+  responseRows.flatMap((row) => row.errorType === undefined ? [] : [[row.errorType, row] as const])
 )
 
-const ErrorBody = Schema.Struct({
-  error: Schema.Struct({
-    type: Schema.String,
-    message: Schema.optional(Schema.String),
-    details: Schema.optional(Schema.NullOr(Schema.Struct({ error_code: Schema.optional(Schema.String) })))
-  }),
-  request_id: Schema.optional(Schema.String)
-})
+/**
+ * The {@link classification} row of an error, if it is a Claude error.
+ *
+ * @since 0.2.0
+ * @category classification
+ */
+export const classify = (u: unknown): Option.Option<Classification> =>
+  isClaudeError(u) ? Option.some(classification[u._tag]) : Option.none()
 
-const decodeErrorBody = Schema.decodeUnknownEither(Schema.parseJson(ErrorBody))
+/**
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isClaudeError = (u: unknown): u is ClaudeError =>
+  Predicate.hasProperty(u, TypeId) && Predicate.hasProperty(u, "_tag") && typeof u._tag === "string"
+  && Object.hasOwn(classification, u._tag)
 
-const excerptLength = 300
+/**
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isResponseError = (u: unknown): u is ResponseError => isClaudeError(u) && classification[u._tag].response
+
+/**
+ * Whether a `*spend_limit*` error code, e.g. `enforced_spend_limit_reached`
+ * or `contract_spend_limit_reached`.
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const isSpendLimitCode = (code: string): boolean => code.includes("spend_limit")
 
 /**
  * A bounded, single-line excerpt of a response body, for messages and logs.
@@ -257,18 +514,49 @@ const excerptLength = 300
  * @since 0.1.0
  * @category utils
  */
-export const excerpt = (body: string): string => {
-  const oneLine = body.replace(/\s+/g, " ").trim()
-  return oneLine.length > excerptLength ? `${oneLine.slice(0, excerptLength)}…` : oneLine
+export const excerpt = (body: string): string => ErrorText.excerpt(body)
+
+interface ErrorBody {
+  readonly type: Option.Option<string>
+  readonly message: Option.Option<string>
+  readonly errorCode: Option.Option<string>
+  readonly requestId: Option.Option<string>
 }
 
-const spendLimitCode = "enforced_spend_limit_reached"
+const stringAt = (value: unknown, key: string): Option.Option<string> =>
+  Predicate.hasProperty(value, key) && typeof value[key] === "string" ? Option.some(value[key]) : Option.none()
+
+// Each field is read on its own: a body with an odd `details` still yields its type and message.
+const parseErrorBody = (body: string): Option.Option<ErrorBody> => {
+  let json: unknown
+  try {
+    json = JSON.parse(body)
+  } catch {
+    return Option.none()
+  }
+  if (!Predicate.hasProperty(json, "error") || !Predicate.isObject(json.error)) return Option.none()
+  const error = json.error
+  return Option.some({
+    type: stringAt(error, "type"),
+    message: stringAt(error, "message"),
+    errorCode: Predicate.hasProperty(error, "details") ? stringAt(error.details, "error_code") : Option.none(),
+    requestId: stringAt(json, "request_id")
+  })
+}
+
+const retryableStatus = (status: number): boolean => status === 408 || status === 409 || status === 429 || status >= 500
+
+const outageStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500
 
 /**
  * Classifies an error response. The status decides the class; a status
  * without a class of its own is classified by the body's error type, else
- * {@link UnknownApiError} (any other 5xx is an {@link ApiError}). A body that
+ * {@link UnknownApiError} (any other 5xx is an {@link ApiError}); a 429 with
+ * a spend-limit `error_code` is a {@link SpendLimitReachedError}. A body that
  * is not JSON still yields the right class, with an excerpt as message.
+ *
+ * Text from the body is bounded and scrubbed of `secrets` (pass the API
+ * key) and of anything shaped like an Anthropic key.
  *
  * @since 0.1.0
  * @category constructors
@@ -277,120 +565,103 @@ export const fromResponse = (options: {
   readonly status: number
   readonly body: string
   readonly rateLimits: RateLimitSnapshot
+  readonly secrets?: ReadonlyArray<Redacted.Redacted<string>> | undefined
 }): ResponseError => {
-  const { body, rateLimits, status } = options
-  const parsed = Either.getRight(decodeErrorBody(body))
+  const { rateLimits, status } = options
+  const clean = (text: string, maxLength: number) =>
+    ErrorText.excerpt(ErrorText.scrub(text, options.secrets), maxLength)
+  const parsed = parseErrorBody(options.body)
   const known = byStatus.get(status)
-  const bodyType = Option.map(parsed, (decoded) => decoded.error.type)
-  const errorType = Option.getOrElse(bodyType, () => known?.[1] ?? (status >= 500 ? "api_error" : "unknown_error"))
-  const message = Option.match(Option.flatMapNullable(parsed, (decoded) => decoded.error.message), {
-    onNone: () => body.trim() === "" ? `HTTP ${status} with an empty body` : `HTTP ${status}: ${excerpt(body)}`,
-    onSome: (text) => text
+  const bodyType = Option.flatMap(parsed, (body) => body.type)
+  const errorType = Option.match(bodyType, {
+    onNone: () => known?.errorType ?? (status >= 500 ? "api_error" : "unknown_error"),
+    onSome: (type) => clean(type, 100)
   })
+  const message = Option.match(Option.flatMap(parsed, (body) => body.message), {
+    onNone: () =>
+      options.body.trim() === "" ? `HTTP ${status} with an empty body` : `HTTP ${status}: ${clean(options.body, 300)}`,
+    onSome: (text) => clean(text, ErrorText.maxMessageLength)
+  })
+  const errorCode = Option.map(Option.flatMap(parsed, (body) => body.errorCode), (code) => clean(code, 100))
   const requestId = Option.orElse(
     rateLimits.requestId,
-    () => Option.flatMapNullable(parsed, (decoded) => decoded.request_id)
+    () => Option.map(Option.flatMap(parsed, (body) => body.requestId), (id) => clean(id, 200))
   )
-  const fields: ResponseErrorFields = { status, errorType, message, requestId, rateLimits }
-  const isSpendLimit = Option.exists(parsed, (decoded) => decoded.error.details?.error_code === spendLimitCode)
-  if (status === 429 && isSpendLimit) {
+  const fields: ResponseErrorInput = { status, errorType, message, errorCode, requestId, rateLimits }
+  if (status === 429 && Option.exists(errorCode, isSpendLimitCode)) {
     return new SpendLimitReachedError(fields)
   }
-  const errorClass = known?.[0] ?? byErrorType.get(errorType) ?? (status >= 500 ? ApiError : UnknownApiError)
-  return new errorClass(fields)
+  const row = known ?? byErrorType.get(errorType) ?? classification[status >= 500 ? "ApiError" : "UnknownApiError"]
+  return row.make(fields)
 }
 
-const tags = new Set<string>([
-  "RateLimitError",
-  "SpendLimitReachedError",
-  "OverloadedError",
-  "ApiError",
-  "GatewayTimeoutError",
-  "InvalidRequestError",
-  "AuthenticationError",
-  "BillingError",
-  "PermissionError",
-  "NotFoundError",
-  "ConflictError",
-  "RequestTooLargeError",
-  "UnknownApiError",
-  "MalformedResponseError",
-  "TimeoutError",
-  "ConnectionError"
-])
-
 /**
- * @since 0.1.0
- * @category refinements
+ * A {@link MalformedResponseError} for a 2xx body that did not decode:
+ * `problem` says what (bounded), `body` keeps a bounded excerpt, both
+ * scrubbed of `secrets` and of anything shaped like an Anthropic key.
+ *
+ * @since 0.2.0
+ * @category constructors
  */
-export const isClaudeError = (u: unknown): u is ClaudeError =>
-  Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" && tags.has(u._tag)
+export const malformedResponse = (options: {
+  readonly status: number
+  readonly body: string
+  readonly problem: string
+  readonly rateLimits: RateLimitSnapshot
+  readonly secrets?: ReadonlyArray<Redacted.Redacted<string>> | undefined
+}): MalformedResponseError =>
+  new MalformedResponseError({
+    status: options.status,
+    message: `Response body does not match the API schema: ${
+      ErrorText.excerpt(ErrorText.scrub(options.problem, options.secrets), 600)
+    }`,
+    requestId: options.rateLimits.requestId,
+    rateLimits: options.rateLimits,
+    body: ErrorText.excerpt(ErrorText.scrub(options.body, options.secrets))
+  })
 
 /**
- * @since 0.1.0
- * @category refinements
+ * A schema failure as one bounded line (`content[0].type: Expected …,
+ * actual …`), for messages. Never throws, however deep the value.
+ *
+ * @since 0.2.0
+ * @category utils
  */
-export const isResponseError = (u: unknown): u is ResponseError =>
-  isClaudeError(u) && "errorType" in u && "rateLimits" in u
+export const describeParseError = (error: ParseResult.ParseError): string =>
+  ErrorText.formatIssues(ErrorText.describeParseError(error))
 
-const neverRetried = new Set<string>([
-  "InvalidRequestError",
-  "AuthenticationError",
-  "BillingError",
-  "PermissionError",
-  "NotFoundError",
-  "RequestTooLargeError",
-  "SpendLimitReachedError",
-  "MalformedResponseError"
-])
-
-const retryableStatus = (status: number): boolean => status === 408 || status === 409 || status === 429 || status >= 500
+const byRule = (rule: Rule, error: ClaudeError, status: (status: number) => boolean, header: boolean): boolean => {
+  if (rule !== "by-status") return rule === "always"
+  if (!isResponseError(error)) return false
+  const fromStatus = status(error.status)
+  return header ? Option.getOrElse(error.rateLimits.shouldRetry, () => fromStatus) : fromStatus
+}
 
 /**
- * Whether sending the same request again can succeed.
+ * Whether sending the same request again can succeed (the `retry` column of
+ * {@link classification}).
  *
  * Retryable: 408, 409, 429, 5xx (529 included), timeouts, connection errors.
  * `x-should-retry` overrides the status when present, except that 400, 401,
- * 402, 403, 404, 413, the spend-limit 429 and a malformed 2xx body are never
- * retried whatever a header says: the same request cannot succeed.
- * Anything that is not a {@link ClaudeError} is not retryable.
+ * 402, 403, 404, 413, the spend-limit 429, a malformed 2xx body and a request
+ * that failed validation are never retried whatever a header says: the same
+ * request cannot succeed. Anything that is not a {@link ClaudeError} is not
+ * retryable.
  *
  * @since 0.1.0
  * @category predicates
  */
-export const isRetryable = (error: unknown): boolean => {
-  if (!isClaudeError(error) || neverRetried.has(error._tag)) {
-    return false
-  }
-  if (!isResponseError(error)) {
-    return true
-  }
-  return Option.getOrElse(error.rateLimits.shouldRetry, () => retryableStatus(error.status))
-}
+export const isRetryable = (error: unknown): boolean =>
+  isClaudeError(error) && byRule(classification[error._tag].retry, error, retryableStatus, true)
 
 /**
  * Whether the error is a sign the service is struggling (rate limits,
  * overloads, 5xx, timeouts, lost connections), the failures a circuit
- * breaker counts. Client errors (4xx other than 408/429) are not.
+ * breaker counts (the `outage` column of {@link classification}). Client
+ * errors (4xx other than 408/429) are not.
  *
  * @since 0.1.0
  * @category predicates
  */
-export const isServiceFailure = (error: unknown): boolean => {
-  if (!isClaudeError(error)) {
-    return false
-  }
-  switch (error._tag) {
-    case "RateLimitError":
-    case "OverloadedError":
-    case "ApiError":
-    case "GatewayTimeoutError":
-    case "TimeoutError":
-    case "ConnectionError":
-      return true
-    case "UnknownApiError":
-      return isResponseError(error) && (error.status === 408 || error.status === 429 || error.status >= 500)
-    default:
-      return false
-  }
-}
+export const isServiceFailure = (error: unknown): boolean =>
+  isClaudeError(error) && byRule(classification[error._tag].outage, error, outageStatus, false)

@@ -3,8 +3,11 @@
  * `POST /v1/messages` and `POST /v1/messages/count_tokens`, and the
  * responses, with the wire's snake_case field names.
  *
- * Response schemas are open where the API grows: an unknown content block
- * type, stop reason or usage field still decodes.
+ * Both directions are open where the API grows. Request parameters validate
+ * the fields this library knows and keep every other field as given, so a
+ * field added to the API last month (`context_management`, `mcp_servers`, …)
+ * reaches it untouched. In responses, an unknown content block type, stop
+ * reason or usage field still decodes.
  *
  * @since 0.1.0
  */
@@ -71,8 +74,19 @@ const InputFields = {
   thinking: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 }
 
+// Fields the schema does not name pass through untouched: the API grows every month.
+const OtherFields = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
 /**
- * Parameters of `POST /v1/messages` (non-streaming).
+ * Parameters of `POST /v1/messages` (non-streaming): the known fields are
+ * validated, any other field is sent as given.
+ *
+ * `stream` may only be `false` (or absent): `createMessage` reads one JSON
+ * message, and a stream would not be one. Streaming will be
+ * `ClaudeClient.streamMessage` (not built yet).
+ *
+ * Encode with {@link encodeOptions} so that unknown fields inside known
+ * objects (a text block's `citations`, say) are kept too.
  *
  * @since 0.1.0
  * @category schemas
@@ -85,8 +99,9 @@ export const CreateMessageParams = Schema.Struct({
   top_k: Schema.optional(Schema.Int),
   stop_sequences: Schema.optional(Schema.Array(Schema.String)),
   metadata: Schema.optional(Schema.Struct({ user_id: Schema.optional(Schema.String) })),
-  service_tier: Schema.optional(Schema.Literal("auto", "standard_only"))
-})
+  service_tier: Schema.optional(Schema.Literal("auto", "standard_only")),
+  stream: Schema.optional(Schema.Literal(false))
+}, OtherFields)
 
 /**
  * @since 0.1.0
@@ -95,12 +110,22 @@ export const CreateMessageParams = Schema.Struct({
 export type CreateMessageParams = typeof CreateMessageParams.Type
 
 /**
- * Parameters of `POST /v1/messages/count_tokens`.
+ * Parameters of `POST /v1/messages/count_tokens`: the known fields are
+ * validated, any other field is sent as given.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const CountTokensParams = Schema.Struct(InputFields)
+export const CountTokensParams = Schema.Struct(InputFields, OtherFields)
+
+/**
+ * The options to encode request parameters with: fields the schemas do not
+ * name are kept, at every level, instead of being stripped.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const encodeOptions = { onExcessProperty: "preserve", errors: "all" } as const
 
 /**
  * @since 0.1.0
@@ -239,7 +264,15 @@ export const TokenCount = Schema.Struct({ input_tokens: Schema.NonNegativeInt })
  */
 export type TokenCount = typeof TokenCount.Type
 
-const blockText = (block: unknown): string => JSON.stringify(block)
+// Never throws: a block that cannot be serialised (a BigInt, a cycle) counts for nothing; the client
+// refuses such parameters before estimating anyway.
+const blockText = (block: unknown): string => {
+  try {
+    return JSON.stringify(block) ?? ""
+  } catch {
+    return ""
+  }
+}
 
 /**
  * A cheap, deterministic estimate of a request's input tokens: one token per

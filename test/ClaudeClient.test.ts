@@ -333,11 +333,15 @@ describe("ClaudeClient state, breaker and requests", () => {
       Scripted.message()
     ], { retry: false, breaker: { failureThreshold: 1, cooldown: "1 second" } }))))
 
-  it.effect("invalid parameters are a typed InvalidRequestError, and nothing is sent", () =>
+  it.effect("invalid parameters are a RequestValidationError with a short message, and nothing is sent", () =>
     Effect.gen(function*() {
       const client = yield* ClaudeClient.ClaudeClient
       const exit = yield* Effect.exit(client.createMessage({ ...params, max_tokens: -1 }))
-      expect(failureOf(exit)._tag).toBe("InvalidRequestError")
+      expect(failureOf(exit)).toMatchObject({
+        _tag: "RequestValidationError",
+        message: "Invalid request parameters (nothing was sent): max_tokens: Expected a positive number, actual -1",
+        issues: [{ path: "max_tokens", message: "Expected a positive number, actual -1" }]
+      })
       expect((yield* (yield* Scripted.ScriptedHttpClient).requests).length).toBe(0)
     }).pipe(Effect.provide(layer([]))))
 

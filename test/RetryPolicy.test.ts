@@ -129,7 +129,7 @@ describe("RetryPolicy", () => {
 
   it.effect("make() is a plain Schedule: Effect.retry stops with the last error, its outputs describe each step", () =>
     Effect.gen(function*() {
-      const { attempt, attempts } = yield* scripted([
+      const { attempt, attempts } = yield* scripted<ClaudeError.ClaudeError>([
         (now) => rateLimitError({ "retry-after-ms": "1500" }, now),
         overloaded
       ])

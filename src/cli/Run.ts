@@ -21,6 +21,7 @@ import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as CircuitBreaker from "../CircuitBreaker.js"
 import * as ClaudeClient from "../ClaudeClient.js"
+import type * as ClaudeError from "../ClaudeError.js"
 import * as RateLimitState from "../RateLimitState.js"
 import type * as RetryPolicy from "../RetryPolicy.js"
 import * as Simulator from "../testing/Simulator.js"
@@ -63,7 +64,11 @@ const clientLayer = (
   monitor: Monitor.Monitor,
   options: Options,
   client: { readonly apiKey: Redacted.Redacted<string>; readonly baseUrl?: string | undefined }
-): Layer.Layer<ClaudeClient.ClaudeClient | RateLimitState.RateLimitState, never, HttpClient.HttpClient> =>
+): Layer.Layer<
+  ClaudeClient.ClaudeClient | RateLimitState.RateLimitState,
+  ClaudeError.InvalidBaseUrlError,
+  HttpClient.HttpClient
+> =>
   ClaudeClient.layerWithoutDependencies({ ...client, retry: options.retry }).pipe(
     Layer.provideMerge(
       Layer.effect(
@@ -151,7 +156,9 @@ export const forecast = (options: Options): Effect.Effect<Report.Report> =>
  * @since 0.1.0
  * @category running
  */
-export const live = (options: Options): Effect.Effect<Report.Report, MissingApiKeyError> =>
+export const live = (
+  options: Options
+): Effect.Effect<Report.Report, MissingApiKeyError | ClaudeError.InvalidBaseUrlError> =>
   Effect.gen(function*() {
     const apiKey = yield* Config.redacted("ANTHROPIC_API_KEY").pipe(
       Config.validate({ message: "empty", validation: (key) => Redacted.value(key).trim() !== "" }),
