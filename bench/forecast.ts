@@ -17,7 +17,7 @@ const one = async (requests: number) => {
     workload: { ...Workload.defaultWorkload, requests, concurrency: 16 },
     simulator: { faults: { overloadedRate: 0.02 } },
     retry: {},
-    rateLimitState: {},
+    admission: {},
     progress: false
   }))
   const realMillis = performance.now() - started

@@ -11,11 +11,11 @@ import * as Workload from "../src/cli/Workload.js"
 import type * as SimulatorConfig from "../src/testing/SimulatorConfig.js"
 import { printTable } from "./table.js"
 
-const strategies: ReadonlyArray<readonly [string, Pick<Run.Options, "retry" | "rateLimitState" | "circuitBreaker">]> = [
-  ["claude-rate-limiter (defaults: 10 % reserve)", { retry: {}, rateLimitState: {} }],
-  ["claude-rate-limiter, reserve 0", { retry: {}, rateLimitState: { threshold: 0 } }],
-  ["claude-rate-limiter, retryOnOpenCircuit", { retry: { retryOnOpenCircuit: true }, rateLimitState: {} }],
-  ["our retries, no proactive wait", { retry: {}, rateLimitState: { proactive: false } }],
+const strategies: ReadonlyArray<readonly [string, Pick<Run.Options, "retry" | "admission" | "circuitBreaker">]> = [
+  ["claude-rate-limiter (defaults)", { retry: {}, admission: {} }],
+  ["claude-rate-limiter, reserve 0", { retry: {}, admission: { threshold: 0 } }],
+  ["claude-rate-limiter, retryOnOpenCircuit", { retry: { retryOnOpenCircuit: true }, admission: {} }],
+  ["our retries, no proactive wait", { retry: {}, admission: { enabled: false } }],
   [
     "SDK-like: 2 retries, 0.5·2^n ≤ 8 s, retry-after",
     {
@@ -27,7 +27,7 @@ const strategies: ReadonlyArray<readonly [string, Pick<Run.Options, "retry" | "r
         headerJitter: 0,
         maxHeaderWait: "1 hour"
       },
-      rateLimitState: { proactive: false },
+      admission: { enabled: false },
       circuitBreaker: false
     }
   ]

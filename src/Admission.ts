@@ -33,6 +33,7 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -40,14 +41,14 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import * as AdmissionStore from "./AdmissionStore.js"
 import * as Adaptive from "./internal/adaptive.js"
 import * as Telemetry from "./internal/admissionTelemetry.js"
 import * as Budget from "./internal/budget.js"
 import type * as Ledger from "./internal/ledger.js"
 import * as Waiters from "./internal/waiters.js"
-import type * as RateLimitHeaders from "./RateLimitHeaders.js"
+import * as RateLimitHeaders from "./RateLimitHeaders.js"
 import * as RateLimitState from "./RateLimitState.js"
 
 /**
@@ -259,6 +260,12 @@ export interface Options {
   readonly pollInterval?: Duration.DurationInput | undefined
   /** The refill window of the buckets. Default 1 minute. */
   readonly window?: Duration.DurationInput | undefined
+  /**
+   * `false` lets every request through at once (responses are still folded
+   * into the `RateLimitState`): for comparisons, and for callers who pace
+   * traffic themselves. Default `true`.
+   */
+  readonly enabled?: boolean | undefined
 }
 
 /**
@@ -356,6 +363,11 @@ type Attempt =
   | { readonly _tag: "Granted"; readonly lease: AdmissionStore.Lease }
   | { readonly _tag: "Blocked"; readonly reason: WaitReason; readonly waitMillis: number }
   | Waiters.Refusal
+
+// Refusals that ask the whole pool to wait; a concurrency 429 is the window's business, and a spend limit or a
+// client error is not about time.
+const embargoes = (signal: Signal): boolean =>
+  signal === "rate-limit" || signal === "acceleration" || signal === "overloaded" || signal === "server-error"
 
 const nothingCharged: AdmissionStore.Cost = { requests: 0, inputTokens: 0, outputTokens: 0, tokens: 0 }
 
@@ -496,7 +508,9 @@ export const make = (
           const now = yield* Clock.currentTimeMillis
           const attempt = yield* tryReserve(gate, head.cost, head.holdBack, now).pipe(
             // a store that cannot be reached: the waiters find out through their own attempt
-            Effect.catchAll(() => Effect.succeed<Attempt>({ _tag: "Blocked", reason: "cold-start", waitMillis: pollMillis }))
+            Effect.catchAll(() =>
+              Effect.succeed<Attempt>({ _tag: "Blocked", reason: "cold-start", waitMillis: pollMillis })
+            )
           )
           switch (attempt._tag) {
             case "Granted": {
@@ -581,8 +595,12 @@ export const make = (
         })
         if (bounds !== undefined) buckets[name] = bounds
       }
-      const wait = Option.orElse(snapshot.retryAfterMs, () => snapshot.retryAfter)
-      const embargoUntil = embargo && Option.isSome(wait)
+      // a refusal holds the pool until the server's time: retry-after, else the latest reset of the buckets it
+      // says are exhausted (which also covers servers whose buckets do not refill continuously)
+      const wait = embargo
+        ? RateLimitHeaders.headerWait(snapshot, DateTime.unsafeMake(now)).pipe(Option.map((header) => header.wait))
+        : Option.none()
+      const embargoUntil = Option.isSome(wait)
         ? now + Math.min(maxServerWaitMillis, Math.max(0, Duration.toMillis(wait.value)))
         : undefined
       return { buckets, embargoUntil, includesOwnOutput: !streamed }
@@ -604,7 +622,7 @@ export const make = (
         case "Refused":
           return {
             charged: nothingCharged,
-            observation: observation(outcome.rateLimits, now, false, outcome.signal !== "spend-limit"),
+            observation: observation(outcome.rateLimits, now, false, embargoes(outcome.signal)),
             outputTokens: undefined
           }
         case "Unknown":
@@ -647,8 +665,10 @@ export const make = (
             gate.retryBudget?.failed()
             return
           }
-          case "NotSent":
+          case "NotSent": {
+            gate.sendRate?.unsent()
             return
+          }
         }
       })
 
@@ -815,9 +835,22 @@ export const make = (
         }
       })
 
+    // admission off: nothing waits, nothing is reserved; what the API says is still recorded
+    const admitAtOnce = (request: AdmitRequest): Effect.Effect<Ticket, never, Scope.Scope> =>
+      Effect.sync((): Ticket => ({
+        pool: request.pool,
+        lease: { id: "", pool: request.pool, taken: {}, output: 0, sequence: 0, grantedAt: 0 },
+        waited: Duration.zero,
+        reason: Option.none(),
+        complete: (outcome) =>
+          outcome._tag === "Served" || outcome._tag === "Refused"
+            ? rateLimitState.update(request.pool, outcome.rateLimits)
+            : Effect.void
+      }))
+
     return Admission.of({
       [TypeId]: TypeId,
-      admit,
+      admit: options.enabled === false ? admitAtOnce : admit,
       outputEstimate,
       retryAllowed: (pool) => Effect.sync(() => gateFor(pool).retryBudget?.allowsRetry ?? true),
       status

@@ -3,16 +3,18 @@
  * hard, instead of piling more requests onto it.
  *
  * - Closed: calls go through. It opens after `failureThreshold` consecutive
- *   failures that count (rate limits, overloads, 5xx, timeouts, lost
- *   connections; not client errors), or, when `failureRate` is set, when the
+ *   failures that count (overloads, 5xx, timeouts, lost connections; not
+ *   rate-limit 429s, which mean the API is up and pacing us, and not client
+ *   errors), or, when `failureRate` is set, when the
  *   share of failures among the last `windowSize` calls reaches `threshold`
  *   (once at least `minimumCalls` calls were seen).
  * - Open: calls fail at once with {@link CircuitOpenError} and nothing is
  *   sent; rejections are not counted as failures. It stays open for
  *   `cooldown`, or until the wait the last failure's headers named
  *   (`retry-after`, the exhausted bucket's reset) when that is later.
- * - Half-open: at most `halfOpenProbes` calls are let through at a time,
- *   however many fibers try; a success closes the circuit, a failure opens it
+ * - Half-open: at most `halfOpenProbes` calls are in flight *in total*,
+ *   however many fibers try, counting calls admitted before the transition
+ *   that are still running; a success closes the circuit, a failure opens it
  *   again for another cooldown.
  *
  * The state is one `SubscriptionRef`; every transition is published on
@@ -127,6 +129,11 @@ export interface CircuitBreaker {
   readonly name: string
   /** Runs `effect` if the circuit lets it through, and records how it went. */
   readonly protect: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | CircuitOpenError, R>
+  /**
+   * Fails with {@link CircuitOpenError} while the circuit is open, without
+   * taking a probe slot: lets a caller fail fast before queueing for budget.
+   */
+  readonly check: Effect.Effect<void, CircuitOpenError>
   readonly state: Effect.Effect<CircuitState>
   /** The current state, then every transition. */
   readonly changes: Stream.Stream<CircuitState>
@@ -161,7 +168,7 @@ type Internal =
     readonly window: ReadonlyArray<boolean>
   }
   | { readonly _tag: "Open"; readonly generation: number; readonly openedAt: number; readonly until: number }
-  | { readonly _tag: "HalfOpen"; readonly generation: number; readonly inFlight: number }
+  | { readonly _tag: "HalfOpen"; readonly generation: number }
 
 interface Permit {
   readonly generation: number
@@ -211,6 +218,8 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
     const minimumCalls = rate === undefined ? 0 : Math.min(windowSize, Math.max(1, rate.minimumCalls ?? windowSize))
 
     const ref = yield* SubscriptionRef.make<Internal>(closed(0))
+    // calls admitted and not yet finished, in every state: changed only inside the ref's atomic updates
+    let inFlight = 0
     const timer = yield* FiberHandle.make<void, never>()
     const gauge = Metric.tagged(circuitStateGauge, "circuit", name)
     yield* Metric.set(gauge, 0)
@@ -248,7 +257,7 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
             ? closed(state.generation + 1)
             : outcome._tag === "Failure"
             ? open(state, now, outcome.error)
-            : { ...state, inFlight: Math.max(0, state.inFlight - 1) }
+            : state
         case "Closed": {
           if (outcome._tag === "Abandoned") return state
           const failed = outcome._tag === "Failure"
@@ -264,7 +273,7 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
 
     const toHalfOpen = (state: Internal, now: number): Internal =>
       state._tag === "Open" && now >= state.until
-        ? { _tag: "HalfOpen", generation: state.generation + 1, inFlight: 0 }
+        ? { _tag: "HalfOpen", generation: state.generation + 1 }
         : state
 
     // Publishes a transition: log, gauge, and the timer that half-opens an open circuit.
@@ -311,9 +320,10 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
             state
           ]
         case "HalfOpen":
-          return state.inFlight >= halfOpenProbes
+          // probes are counted with every call still in flight, whenever it was admitted
+          return inFlight >= halfOpenProbes
             ? [Exit.fail(new CircuitOpenError({ name, state: "HalfOpen", remaining: Duration.zero })), state]
-            : [Exit.succeed({ generation: state.generation }), { ...state, inFlight: state.inFlight + 1 }]
+            : [Exit.succeed({ generation: state.generation }), state]
       }
     }
 
@@ -323,6 +333,7 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
         Effect.flatMap(
           SubscriptionRef.modify(ref, (before) => {
             const [permit, after] = admit(before, now)
+            if (Exit.isSuccess(permit)) inFlight++
             return [[before, after, permit] as const, after]
           }),
           ([before, after, permit]) => Effect.zipRight(transitioned(before, after), permit)
@@ -343,14 +354,28 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(acquire, (permit) =>
           restore(effect).pipe(
-            Effect.onExit((exit) => transition((state, now) => record(state, permit, outcomeOf(exit), now)))
+            Effect.onExit((exit) =>
+              transition((state, now) => {
+                inFlight--
+                return record(state, permit, outcomeOf(exit), now)
+              })
+            )
           ))
       )
+
+    const check: Effect.Effect<void, CircuitOpenError> = Effect.flatMap(
+      Effect.zip(SubscriptionRef.get(ref), Clock.currentTimeMillis),
+      ([state, now]) =>
+        state._tag === "Open" && now < state.until
+          ? Effect.fail(new CircuitOpenError({ name, state: "Open", remaining: Duration.millis(state.until - now) }))
+          : Effect.void
+    )
 
     return CircuitBreaker.of({
       [TypeId]: TypeId,
       name,
       protect,
+      check,
       state: Effect.map(SubscriptionRef.get(ref), toPublic),
       changes: ref.changes.pipe(
         Stream.map(toPublic),
@@ -381,6 +406,7 @@ export const layerDisabled: Layer.Layer<CircuitBreaker> = Layer.succeed(
     [TypeId]: TypeId,
     name: "disabled",
     protect: (effect) => effect,
+    check: Effect.void,
     state: Effect.succeed(CircuitState.Closed()),
     changes: Stream.make(CircuitState.Closed())
   })

@@ -3,10 +3,15 @@
  * pipeline around every request:
  *
  * ```
- * proactive wait ─▶ circuit breaker ─▶ HTTP ─▶ decode headers ─▶ update state ─▶ classify
- *       ▲                                                                          │
- *       └───────────────────────────── retry schedule ◀────────────────────────────┘
+ * admission ─▶ circuit breaker ─▶ HTTP ─▶ decode headers ─▶ settle and fold into state ─▶ classify
+ *     ▲                                                                                    │
+ *     └────────────────────────── retry schedule (whether) ◀──────────────────────────────┘
  * ```
+ *
+ * Admission is the one gate that decides *when* an attempt may go (buckets,
+ * the server's embargoes, concurrency, lanes, deadlines); the retry policy
+ * decides *whether* to retry, and its own backoff applies only to failures
+ * that carry no server guidance.
  *
  * Each call is a span (`ClaudeClient.createMessage`, with the model, pool and
  * attempt count); each attempt a child span. The API key is `Redacted` and
@@ -21,17 +26,20 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
+import * as Admission from "./Admission.js"
+import type * as AdmissionStore from "./AdmissionStore.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ClaudeError from "./ClaudeError.js"
 import * as Messages from "./Messages.js"
@@ -52,17 +60,44 @@ export const TypeId: unique symbol = Symbol.for("claude-rate-limiter/ClaudeClien
 export type TypeId = typeof TypeId
 
 /**
- * Everything a call can fail with: what the API said (a `ClaudeError`), a
- * fast failure from the open circuit, or the retry policy giving up.
+ * How one attempt can fail: what the API said (a `ClaudeError`), the open
+ * circuit, or admission refusing to send it (too long a wait, a request
+ * larger than a bucket, an unreachable shared store).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type AttemptError =
+  | ClaudeError.ClaudeError
+  | CircuitBreaker.CircuitOpenError
+  | Admission.BudgetWaitTooLongError
+  | Admission.RequestExceedsLimitError
+  | AdmissionStore.AdmissionStoreError
+
+/**
+ * Everything a call can fail with: how its last attempt failed, or why the
+ * retry policy gave up on it.
  *
  * @since 0.1.0
  * @category models
  */
-export type ClaudeClientError =
-  | ClaudeError.ClaudeError
-  | CircuitBreaker.CircuitOpenError
-  | RetryPolicy.MaxRetriesExceededError<ClaudeError.ClaudeError | CircuitBreaker.CircuitOpenError>
-  | RetryPolicy.RetryWaitTooLongError<ClaudeError.ClaudeError | CircuitBreaker.CircuitOpenError>
+export type ClaudeClientError = AttemptError | RetryPolicy.GiveUpError<AttemptError>
+
+/**
+ * Per-call options.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CallOptions {
+  /** `"interactive"` (default) goes first when budget is scarce; `"batch"` leaves it a share of each bucket. */
+  readonly lane?: Admission.Lane | undefined
+  /**
+   * The longest this call may wait for admission: a predicted wait beyond it
+   * fails at once with `BudgetWaitTooLongError`, nothing sent.
+   */
+  readonly deadline?: Duration.DurationInput | undefined
+}
 
 /**
  * @since 0.1.0
@@ -71,9 +106,15 @@ export type ClaudeClientError =
 export interface ClaudeClient {
   readonly [TypeId]: TypeId
   /** `POST /v1/messages`, non-streaming. */
-  readonly createMessage: (params: Messages.CreateMessageParams) => Effect.Effect<Messages.Message, ClaudeClientError>
+  readonly createMessage: (
+    params: Messages.CreateMessageParams,
+    options?: CallOptions
+  ) => Effect.Effect<Messages.Message, ClaudeClientError>
   /** `POST /v1/messages/count_tokens`. Token counting has limits of its own, so it is its own pool. */
-  readonly countTokens: (params: Messages.CountTokensParams) => Effect.Effect<Messages.TokenCount, ClaudeClientError>
+  readonly countTokens: (
+    params: Messages.CountTokensParams,
+    options?: CallOptions
+  ) => Effect.Effect<Messages.TokenCount, ClaudeClientError>
 }
 
 /**
@@ -103,11 +144,13 @@ export interface Options {
   readonly timeout?: Duration.DurationInput | undefined
   /** Retry policy options; `false` sends each request once. */
   readonly retry?: RetryPolicy.Options | false | undefined
-  /** Which requests share limits. Default: the model id. */
+  /** Which requests share limits. Default: the model's family and version (`Admission.modelPool`). */
   readonly pool?: ((model: string) => string) | undefined
   /**
-   * Output tokens to reserve before a request is sent. Default 0: output
-   * buckets are then only held to their reserve, not charged per request.
+   * Output tokens to reserve before a request is sent (at most `max_tokens`).
+   * Default: `max_tokens` until the pool has seen enough answers, then a high
+   * percentile of their real output (learned by admission). Either way the
+   * reservation is settled with the answer's real `usage`.
    */
   readonly estimateOutputTokens?: ((params: Messages.CreateMessageParams) => number) | undefined
   /**
@@ -118,14 +161,14 @@ export interface Options {
 }
 
 /**
- * Options of {@link layer}: the client's, plus those of the default
- * `RateLimitState` and `CircuitBreaker` it brings.
+ * Options of {@link layer}: the client's, plus those of the `Admission` gate
+ * and the `CircuitBreaker` it brings.
  *
  * @since 0.1.0
  * @category models
  */
 export interface LayerOptions extends Options {
-  readonly rateLimitState?: RateLimitState.Options | undefined
+  readonly admission?: Admission.Options | undefined
   /** Circuit breaker options; `false` for none. */
   readonly circuitBreaker?: CircuitBreaker.Options | false | undefined
 }
@@ -145,6 +188,9 @@ export const defaultAnthropicVersion = "2023-06-01"
 const messagesPath = "/v1/messages"
 const countTokensPath = "/v1/messages/count_tokens"
 const countTokensPool = "count_tokens"
+
+// A concurrent-requests 429 says so only in its message (the real API's wording).
+const concurrencyMessage = /concurrent (connections|requests)/i
 
 /**
  * Checks a base URL: absolute, `http:` or `https:`, no credentials, query or
@@ -199,15 +245,64 @@ const decodeBody = <A, I>(schema: Schema.Schema<A, I>, body: string): Either.Eit
 
 /**
  * What the client is built from: the `HttpClient` it sends through, and the
- * `RateLimitState` and `CircuitBreaker` around every request.
+ * `Admission` gate and `CircuitBreaker` around every request.
  *
  * @since 0.1.0
  * @category models
  */
-export type Dependencies = HttpClient.HttpClient | RateLimitState.RateLimitState | CircuitBreaker.CircuitBreaker
+export type Dependencies = HttpClient.HttpClient | Admission.Admission | CircuitBreaker.CircuitBreaker
 
 /**
- * Builds the client from the `HttpClient`, `RateLimitState` and
+ * What the API's refusal tells admission.
+ *
+ * @since 0.2.0
+ * @category admission
+ */
+export const signalOf = (error: ClaudeError.ResponseError): Admission.Signal => {
+  switch (error._tag) {
+    case "SpendLimitReachedError":
+      return "spend-limit"
+    case "OverloadedError":
+      return "overloaded"
+    case "RateLimitError":
+      return Option.contains(error.errorCode, "ramp_limit_exceeded")
+        ? "acceleration"
+        : concurrencyMessage.test(error.message)
+        ? "concurrency"
+        : "rate-limit"
+    default:
+      return error.status === 429 ? "rate-limit" : error.status >= 500 ? "server-error" : "client-error"
+  }
+}
+
+/**
+ * How an attempt that admission let through ended, as admission needs to
+ * know it: served (settle with the real usage), refused by the API (nothing
+ * charged), never sent (the open circuit), or unknown (timeout, lost
+ * connection: what it took stays taken).
+ *
+ * @since 0.2.0
+ * @category admission
+ */
+export const outcomeOf = (error: AttemptError): Admission.Outcome => {
+  if (ClaudeError.isResponseError(error)) {
+    return Admission.Outcome.Refused({ rateLimits: error.rateLimits, signal: signalOf(error) })
+  }
+  return error._tag === "CircuitOpenError" ? Admission.Outcome.NotSent() : Admission.Outcome.Unknown()
+}
+
+const usageOf = (value: unknown): Admission.Usage => {
+  const usage = (value as { readonly usage?: Messages.Usage }).usage
+  return usage === undefined
+    ? { inputTokens: 0, outputTokens: 0 }
+    : {
+      inputTokens: usage.input_tokens + (usage.cache_creation_input_tokens ?? 0),
+      outputTokens: usage.output_tokens
+    }
+}
+
+/**
+ * Builds the client from the `HttpClient`, `Admission` and
  * `CircuitBreaker` in context.
  *
  * @since 0.1.0
@@ -216,12 +311,12 @@ export type Dependencies = HttpClient.HttpClient | RateLimitState.RateLimitState
 export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.InvalidBaseUrlError, Dependencies> =>
   Effect.gen(function*() {
     const baseUrl = yield* parseBaseUrl(options.baseUrl ?? defaultBaseUrl)
-    const state = yield* RateLimitState.RateLimitState
+    const admission = yield* Admission.Admission
     const breaker = yield* CircuitBreaker.CircuitBreaker
     const secrets = [options.apiKey]
     const timeout = Duration.decode(options.timeout ?? Duration.minutes(10))
-    const poolOf = options.pool ?? ((model: string) => model)
-    const estimateOutputTokens = options.estimateOutputTokens ?? (() => 0)
+    const poolOf = options.pool ?? Admission.modelPool
+    const estimateOutputTokens = options.estimateOutputTokens
     const http = (yield* HttpClient.HttpClient).pipe(
       HttpClient.mapRequest((request) =>
         request.pipe(
@@ -242,29 +337,32 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
     const toConnectionError = (error: HttpClientError.HttpClientError): ClaudeError.ConnectionError =>
       new ClaudeError.ConnectionError({ message: error.message, cause: error.cause })
 
+    interface Answer<A> {
+      readonly value: A
+      readonly rateLimits: RateLimitHeaders.RateLimitSnapshot
+    }
+
     const readResponse = <A, I>(
       response: HttpClientResponse.HttpClientResponse,
-      pool: string,
       schema: Schema.Schema<A, I>
-    ): Effect.Effect<A, ClaudeError.ClaudeError> =>
+    ): Effect.Effect<Answer<A>, ClaudeError.ClaudeError> =>
       Effect.gen(function*() {
         const rateLimits = yield* RateLimitHeaders.decode(response.headers)
-        yield* state.update(pool, rateLimits)
         const body = yield* Effect.mapError(response.text, toConnectionError)
         if (response.status < 200 || response.status >= 300) {
           return yield* Effect.fail(ClaudeError.fromResponse({ status: response.status, body, rateLimits, secrets }))
         }
-        return yield* Either.mapLeft(
-          decodeBody(schema, body),
-          (problem) => ClaudeError.malformedResponse({ status: response.status, body, problem, rateLimits, secrets })
-        )
+        return yield* Either.match(decodeBody(schema, body), {
+          onLeft: (problem) =>
+            Either.left(ClaudeError.malformedResponse({ status: response.status, body, problem, rateLimits, secrets })),
+          onRight: (value) => Either.right({ value, rateLimits })
+        })
       })
 
     const send = <A, I>(
       request: HttpClientRequest.HttpClientRequest,
-      pool: string,
       schema: Schema.Schema<A, I>
-    ): Effect.Effect<A, ClaudeError.ClaudeError> =>
+    ): Effect.Effect<Answer<A>, ClaudeError.ClaudeError> =>
       http.execute(request).pipe(
         Effect.catchTags({
           RequestError: (error) =>
@@ -273,7 +371,7 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
               : Effect.dieMessage(`Cannot send request: ${error.message}`),
           ResponseError: (error) => Effect.fail(toConnectionError(error))
         }),
-        Effect.flatMap((response) => readResponse(response, pool, schema)),
+        Effect.flatMap((response) => readResponse(response, schema)),
         Effect.timeoutFail({
           duration: timeout,
           onTimeout: () =>
@@ -284,56 +382,114 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
         })
       )
 
+    // A retry budget keeps a fleet of callers from multiplying load on a struggling API; a caller who asked to
+    // wait out outages (retryOnOpenCircuit) is protected by the breaker instead, and loses nothing.
+    const retryOptions = (pool: string): RetryPolicy.Options | false => {
+      const retry = options.retry
+      if (retry === false) return false
+      return {
+        ...retry,
+        headerWaits: "gate",
+        allowRetry: retry?.allowRetry
+          ?? ((error) =>
+            retry?.retryOnOpenCircuit === true || !ClaudeError.isServiceFailure(error)
+              ? Effect.succeed(true)
+              : admission.retryAllowed(pool))
+      }
+    }
+
     const call = <A, I>(
       name: string,
       path: string,
       body: string,
       pool: string,
-      cost: RateLimitState.Cost,
-      schema: Schema.Schema<A, I>
+      cost: AdmissionStore.Cost,
+      schema: Schema.Schema<A, I>,
+      callOptions: CallOptions | undefined
     ): Effect.Effect<A, ClaudeClientError> =>
-      Effect.gen(function*() {
+      Effect.suspend(() => {
         const request = HttpClientRequest.post(path).pipe(HttpClientRequest.bodyText(body, "application/json"))
-        const attempts = yield* Ref.make(0)
-        const attempt = Effect.gen(function*() {
-          const number = yield* Ref.updateAndGet(attempts, (n) => n + 1)
-          yield* state.awaitCapacity(pool, cost)
-          return yield* breaker.protect(send(request, pool, schema)).pipe(
-            Effect.tapErrorTag("CircuitOpenError", () => state.refund(pool, cost)),
-            Effect.withSpan(`${name}.attempt`, { attributes: { "claude.attempt": number } })
-          )
+        let attempts = 0
+        const attempt: Effect.Effect<A, AttemptError> = Effect.suspend(() => {
+          const number = ++attempts
+          return Effect.scoped(Effect.gen(function*() {
+            // an open circuit fails fast: no point queueing for budget first
+            yield* breaker.check
+            const ticket = yield* admission.admit({
+              pool,
+              cost,
+              lane: callOptions?.lane,
+              deadline: callOptions?.deadline,
+              retry: number > 1
+            })
+            const exit = yield* Effect.exit(breaker.protect(send(request, schema)))
+            if (Exit.isSuccess(exit)) {
+              const { rateLimits, value } = exit.value
+              yield* ticket.complete(Admission.Outcome.Served({ rateLimits, usage: usageOf(value), streamed: false }))
+              return value
+            }
+            const failure = Cause.failureOption(exit.cause)
+            if (Option.isSome(failure)) yield* ticket.complete(outcomeOf(failure.value))
+            return yield* Effect.failCause(exit.cause)
+          })).pipe(Effect.withSpan(`${name}.attempt`, { attributes: { "claude.attempt": number } }))
         })
-        const retried = options.retry === false ? attempt : RetryPolicy.retry(attempt, options.retry)
-        return yield* retried.pipe(
-          Effect.ensuring(Effect.flatMap(Ref.get(attempts), (n) => Effect.annotateCurrentSpan("claude.attempts", n)))
+        const policy = retryOptions(pool)
+        const retried: Effect.Effect<A, ClaudeClientError> = policy === false
+          ? attempt
+          : RetryPolicy.retry(attempt, policy)
+        return retried.pipe(
+          Effect.ensuring(Effect.suspend(() => Effect.annotateCurrentSpan("claude.attempts", attempts)))
         )
       }).pipe(Effect.withSpan(name, { attributes: { "claude.pool": pool, "claude.path": path } }))
 
     // Parameters the API would reject with a 400 are rejected here, before any budget is spent.
-    const createMessage = (params: Messages.CreateMessageParams) =>
+    const createMessage = (params: Messages.CreateMessageParams, callOptions?: CallOptions) =>
       Effect.flatMap(Effect.suspend(() => encodeCreateParams(params)), (body) => {
+        const pool = poolOf(params.model)
         const inputTokens = Messages.estimateInputTokens(params)
-        const outputTokens = Math.max(0, Math.min(params.max_tokens, estimateOutputTokens(params)))
-        return call("ClaudeClient.createMessage", messagesPath, body, poolOf(params.model), {
-          requests: 1,
-          inputTokens,
-          outputTokens,
-          tokens: inputTokens + outputTokens
-        }, Messages.Message)
+        const outputEstimate = estimateOutputTokens === undefined
+          ? admission.outputEstimate(pool, params.max_tokens)
+          : Effect.sync(() => Math.max(0, Math.min(params.max_tokens, estimateOutputTokens(params))))
+        return Effect.flatMap(
+          outputEstimate,
+          (outputTokens) =>
+            call(
+              "ClaudeClient.createMessage",
+              messagesPath,
+              body,
+              pool,
+              {
+                requests: 1,
+                inputTokens,
+                outputTokens,
+                tokens: inputTokens + outputTokens
+              },
+              Messages.Message,
+              callOptions
+            )
+        )
       })
 
-    const countTokens = (params: Messages.CountTokensParams) =>
+    const countTokens = (params: Messages.CountTokensParams, callOptions?: CallOptions) =>
       Effect.flatMap(
         Effect.suspend(() => encodeCountParams(params)),
         (body) =>
-          call("ClaudeClient.countTokens", countTokensPath, body, countTokensPool, { requests: 1 }, Messages.TokenCount)
+          call(
+            "ClaudeClient.countTokens",
+            countTokensPath,
+            body,
+            countTokensPool,
+            { requests: 1 },
+            Messages.TokenCount,
+            callOptions
+          )
       )
 
     return ClaudeClient.of({ [TypeId]: TypeId, createMessage, countTokens })
   })
 
 /**
- * The client alone: it needs an `HttpClient`, a `RateLimitState` and a
+ * The client alone: it needs an `HttpClient`, an `Admission` gate and a
  * `CircuitBreaker` from the caller's own Layers.
  *
  * @since 0.1.0
@@ -344,19 +500,39 @@ export const layerWithoutDependencies = (
 ): Layer.Layer<ClaudeClient, ClaudeError.InvalidBaseUrlError, Dependencies> => Layer.effect(ClaudeClient, make(options))
 
 /**
- * The client with a default `RateLimitState` and `CircuitBreaker` of its
- * own; it needs only an `HttpClient` (e.g. `FetchHttpClient.layer` or
- * `NodeHttpClient.layerUndici`).
+ * The services {@link layer} builds and hands to the caller: the client, and
+ * the gate, state and breaker around it (to read their `changes` and
+ * status, or to share them with other clients).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Services =
+  | ClaudeClient
+  | Admission.Admission
+  | RateLimitState.RateLimitState
+  | CircuitBreaker.CircuitBreaker
+
+/**
+ * The client with an `Admission` gate (over the `AdmissionStore` in context,
+ * else one in memory), a `RateLimitState` and a `CircuitBreaker` of its own;
+ * it needs only an `HttpClient` (e.g. `FetchHttpClient.layer` or
+ * `NodeHttpClient.layerUndici`). All four are provided to the caller.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
   options: LayerOptions
-): Layer.Layer<ClaudeClient, ClaudeError.InvalidBaseUrlError, HttpClient.HttpClient> =>
+): Layer.Layer<
+  Services,
+  ClaudeError.InvalidBaseUrlError | AdmissionStore.AdmissionStoreError,
+  HttpClient.HttpClient
+> =>
   layerWithoutDependencies(options).pipe(
-    Layer.provide(RateLimitState.layerWith(options.rateLimitState ?? {})),
-    Layer.provide(
+    Layer.provideMerge(Admission.layer(options.admission)),
+    Layer.provideMerge(RateLimitState.layer),
+    Layer.provideMerge(
       options.circuitBreaker === false ? CircuitBreaker.layerDisabled : CircuitBreaker.layer(options.circuitBreaker)
     )
   )
@@ -412,7 +588,7 @@ export const config: Config.Config<Options> = Config.all({
  */
 export const layerConfigWith = (
   overrides: Omit<LayerOptions, "apiKey"> = {}
-): Layer.Layer<ClaudeClient, ConfigError.ConfigError, HttpClient.HttpClient> =>
+): Layer.Layer<Services, ConfigError.ConfigError | AdmissionStore.AdmissionStoreError, HttpClient.HttpClient> =>
   Layer.unwrapEffect(Effect.map(config, (fromEnv) =>
     layer({
       ...overrides,
@@ -422,7 +598,9 @@ export const layerConfigWith = (
       retry: overrides.retry === false ? false : { ...overrides.retry, ...(fromEnv.retry || {}) }
     }).pipe(
       // ANTHROPIC_BASE_URL was checked by `config`: this one is the override's
-      Layer.mapError((error) => ConfigError.InvalidData(["baseUrl"], error.message))
+      Layer.mapError((error) =>
+        error._tag === "InvalidBaseUrlError" ? ConfigError.InvalidData(["baseUrl"], error.message) : error
+      )
     )))
 
 /**
@@ -433,4 +611,8 @@ export const layerConfigWith = (
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig: Layer.Layer<ClaudeClient, ConfigError.ConfigError, HttpClient.HttpClient> = layerConfigWith()
+export const layerConfig: Layer.Layer<
+  Services,
+  ConfigError.ConfigError | AdmissionStore.AdmissionStoreError,
+  HttpClient.HttpClient
+> = layerConfigWith()

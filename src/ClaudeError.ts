@@ -448,7 +448,7 @@ export const classification: { readonly [Tag in ClaudeError["_tag"]]: Classifica
   NotFoundError: row(NotFoundError, "never", "never", 404, "not_found_error"),
   ConflictError: row(ConflictError, "by-status", "never", 409, "conflict_error"),
   RequestTooLargeError: row(RequestTooLargeError, "never", "never", 413, "request_too_large"),
-  RateLimitError: row(RateLimitError, "by-status", "always", 429, "rate_limit_error"),
+  RateLimitError: row(RateLimitError, "by-status", "never", 429, "rate_limit_error"),
   // a 429 with a spend-limit error_code: see fromResponse
   SpendLimitReachedError: row(SpendLimitReachedError, "never", "never"),
   ApiError: row(ApiError, "by-status", "always", 500, "api_error"),
@@ -546,7 +546,8 @@ const parseErrorBody = (body: string): Option.Option<ErrorBody> => {
 
 const retryableStatus = (status: number): boolean => status === 408 || status === 409 || status === 429 || status >= 500
 
-const outageStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500
+// A 429 means the API is up and pacing us: admission handles it, it is not an outage.
+const outageStatus = (status: number): boolean => status === 408 || status >= 500
 
 /**
  * Classifies an error response. The status decides the class; a status
@@ -655,10 +656,11 @@ export const isRetryable = (error: unknown): boolean =>
   isClaudeError(error) && byRule(classification[error._tag].retry, error, retryableStatus, true)
 
 /**
- * Whether the error is a sign the service is struggling (rate limits,
- * overloads, 5xx, timeouts, lost connections), the failures a circuit
- * breaker counts (the `outage` column of {@link classification}). Client
- * errors (4xx other than 408/429) are not.
+ * Whether the error is a sign the service is struggling (overloads, 5xx,
+ * timeouts, lost connections), the failures a circuit breaker counts (the
+ * `outage` column of {@link classification}). Rate-limit 429s are not: the
+ * API is up and pacing us, and admission handles them. Client errors (4xx
+ * other than 408) are not either.
  *
  * @since 0.1.0
  * @category predicates

@@ -24,7 +24,6 @@ import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
@@ -72,6 +71,20 @@ export interface Options {
    * breaker's probes. Default `false`: fail fast.
    */
   readonly retryOnOpenCircuit?: boolean | undefined
+  /**
+   * Who waits out a server-given wait (`retry-after`, an exhausted bucket's
+   * reset): `"sleep"` (default), the schedule sleeps before the retry;
+   * `"gate"`, the schedule retries at once and an admission gate in front of
+   * every attempt holds it (and every other request of the pool) until then.
+   * Either way a wait beyond `maxHeaderWait` fails fast.
+   */
+  readonly headerWaits?: "sleep" | "gate" | undefined
+  /**
+   * Asked before each retry of a retryable error, e.g. a retry budget that
+   * keeps a fleet of callers from multiplying the load on an overloaded API.
+   * `false` stops the retries with {@link RetryBudgetExhaustedError}.
+   */
+  readonly allowRetry?: ((error: unknown) => Effect.Effect<boolean>) | undefined
 }
 
 /**
@@ -89,6 +102,8 @@ export interface ResolvedOptions {
   readonly maxHeaderWait: Duration.Duration
   readonly isRetryable: (error: unknown) => boolean
   readonly retryOnOpenCircuit: boolean
+  readonly headerWaits: "sleep" | "gate"
+  readonly allowRetry: (error: unknown) => Effect.Effect<boolean>
 }
 
 /**
@@ -106,7 +121,9 @@ export const resolve = (options: Options = {}): ResolvedOptions => {
     headerJitter: Duration.decode(options.headerJitter ?? Duration.millis(500)),
     maxHeaderWait: Duration.decode(options.maxHeaderWait ?? Duration.minutes(5)),
     isRetryable: retryOnOpenCircuit ? (error) => isCircuitOpen(error) || isRetryable(error) : isRetryable,
-    retryOnOpenCircuit
+    retryOnOpenCircuit,
+    headerWaits: options.headerWaits ?? "sleep",
+    allowRetry: options.allowRetry ?? (() => Effect.succeed(true))
   }
 }
 
@@ -163,6 +180,8 @@ export interface RetryStep {
   readonly headerWait: Option.Option<ServerWait>
   /** `false` when the server asked for more than `maxHeaderWait`: the policy stops. */
   readonly withinLimit: boolean
+  /** `false` when `allowRetry` refused (a retry budget ran out): the policy stops. */
+  readonly allowed: boolean
 }
 
 /**
@@ -208,29 +227,47 @@ const planStep = (
   error: unknown,
   attempt: number,
   backoffDelay: Duration.Duration
-): Effect.Effect<RetryStep> => {
-  return Effect.flatMap(serverWait(options, error), (header) =>
-    Option.match(header, {
-      onNone: () =>
-        Effect.succeed<RetryStep>({
-          attempt,
-          error,
-          rule: "backoff",
-          delay: backoffDelay,
-          headerWait: header,
-          withinLimit: true
-        }),
-      onSome: ({ rule, wait }) =>
-        Effect.map(Backoff.randomBetween(0, millis(options.headerJitter)), (spread): RetryStep => ({
-          attempt,
-          error,
-          rule,
-          delay: Duration.sum(wait, spread),
-          headerWait: header,
-          withinLimit: Duration.lessThanOrEqualTo(wait, options.maxHeaderWait)
-        }))
-    }))
-}
+): Effect.Effect<RetryStep> =>
+  Effect.all([serverWait(options, error), options.allowRetry(error)]).pipe(
+    Effect.flatMap(([header, allowed]) =>
+      Option.match(header, {
+        onNone: () =>
+          Effect.succeed<RetryStep>({
+            attempt,
+            error,
+            rule: "backoff",
+            delay: backoffDelay,
+            headerWait: header,
+            withinLimit: true,
+            allowed
+          }),
+        onSome: ({ rule, wait }) => {
+          const withinLimit = Duration.lessThanOrEqualTo(wait, options.maxHeaderWait)
+          // the gate in front of every attempt holds the retry until the server's time has come
+          if (options.headerWaits === "gate" && rule !== "circuit-open") {
+            return Effect.succeed<RetryStep>({
+              attempt,
+              error,
+              rule,
+              delay: Duration.zero,
+              headerWait: header,
+              withinLimit,
+              allowed
+            })
+          }
+          return Effect.map(Backoff.randomBetween(0, millis(options.headerJitter)), (spread): RetryStep => ({
+            attempt,
+            error,
+            rule,
+            delay: Duration.sum(wait, spread),
+            headerWait: header,
+            withinLimit,
+            allowed
+          }))
+        }
+      })
+    )
+  )
 
 /**
  * The retry policy as a `Schedule`: use it with `Effect.retry`. It stops on
@@ -258,7 +295,7 @@ export const make = (options: Options = {}): Schedule.Schedule<RetryStep, unknow
     Schedule.intersect(Schedule.identity<unknown>()),
     Schedule.whileInput(resolved.isRetryable),
     Schedule.mapEffect(([[backoffDelay, retries], error]) => planStep(resolved, error, retries + 1, backoffDelay)),
-    Schedule.whileOutput((step) => step.withinLimit),
+    Schedule.whileOutput((step) => step.withinLimit && step.allowed),
     Schedule.modifyDelay((step) => step.delay),
     Schedule.onDecision((step, decision) =>
       ScheduleDecision.isContinue(decision) ? Telemetry.logRetry(step) : Effect.void
@@ -303,36 +340,70 @@ export class RetryWaitTooLongError<E = unknown> extends Data.TaggedError("RetryW
   }
 }
 
+/**
+ * The retry budget (`allowRetry`) refused another retry: too many requests
+ * of the pool have been failing, and retrying would only add load. Nothing
+ * more was sent.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class RetryBudgetExhaustedError<E = unknown> extends Data.TaggedError("RetryBudgetExhaustedError")<{
+  readonly attempts: number
+  readonly lastError: E
+}> {
+  override get message(): string {
+    return `The retry budget is spent: not retrying after ${this.attempts} attempts; last error: ${
+      describe(this.lastError)
+    }`
+  }
+}
+
 const describe = (error: unknown): string =>
   error instanceof Error ? `${Telemetry.errorTag(error)}: ${error.message}` : Telemetry.errorTag(error)
+
+/**
+ * Every way {@link retry} gives up on a retryable error.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type GiveUpError<E> = MaxRetriesExceededError<E> | RetryWaitTooLongError<E> | RetryBudgetExhaustedError<E>
 
 const giveUp = <E>(
   options: ResolvedOptions,
   error: E,
-  attempts: number
-): Effect.Effect<never, E | MaxRetriesExceededError<E> | RetryWaitTooLongError<E>> => {
+  attempts: number,
+  refused: boolean
+): Effect.Effect<never, E | GiveUpError<E>> => {
   if (!options.isRetryable(error)) {
     return Effect.fail(error)
   }
   if (attempts > options.maxRetries) {
     return Effect.fail(new MaxRetriesExceededError({ attempts, lastError: error }))
   }
-  // the only other way the schedule stops on a retryable error
-  return Effect.flatMap(serverWait(options, error), (wait) =>
-    Option.match(wait, {
-      onNone: (): Effect.Effect<never, E | RetryWaitTooLongError<E>> => Effect.fail(error),
-      onSome: ({ rule, wait }) =>
-        Effect.fail(
-          new RetryWaitTooLongError({ attempts, wait, maxWait: options.maxHeaderWait, rule, lastError: error })
-        )
-    }))
+  return Effect.flatMap(serverWait(options, error), (wait): Effect.Effect<never, E | GiveUpError<E>> => {
+    if (Option.isSome(wait) && Duration.greaterThan(wait.value.wait, options.maxHeaderWait)) {
+      const { rule } = wait.value
+      return Effect.fail(
+        new RetryWaitTooLongError({
+          attempts,
+          wait: wait.value.wait,
+          maxWait: options.maxHeaderWait,
+          rule,
+          lastError: error
+        })
+      )
+    }
+    return refused ? Effect.fail(new RetryBudgetExhaustedError({ attempts, lastError: error })) : Effect.fail(error)
+  })
 }
 
 /**
  * Runs `self` under the policy, and says why it gave up: the last error as
  * is when it was not retryable, {@link MaxRetriesExceededError} when retries
  * ran out, {@link RetryWaitTooLongError} when the server asked for too long a
- * wait.
+ * wait, {@link RetryBudgetExhaustedError} when `allowRetry` refused.
  *
  * @example
  * ```ts
@@ -349,20 +420,34 @@ const giveUp = <E>(
 export const retry: {
   (options?: Options): <A, E, R>(
     self: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | MaxRetriesExceededError<E> | RetryWaitTooLongError<E>, R>
+  ) => Effect.Effect<A, E | GiveUpError<E>, R>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
     options?: Options
-  ): Effect.Effect<A, E | MaxRetriesExceededError<E> | RetryWaitTooLongError<E>, R>
+  ): Effect.Effect<A, E | GiveUpError<E>, R>
 } = dual(
   (args) => Effect.isEffect(args[0]),
-  <A, E, R>(self: Effect.Effect<A, E, R>, options: Options = {}) => {
-    const resolved = resolve(options)
-    return Effect.flatMap(Ref.make(0), (attempts) =>
-      Effect.retryOrElse(
-        Effect.zipRight(Ref.update(attempts, (n) => n + 1), self),
-        make(resolved),
-        (error) => Effect.flatMap(Ref.get(attempts), (count) => giveUp(resolved, error, count))
-      ))
-  }
+  <A, E, R>(self: Effect.Effect<A, E, R>, options: Options = {}) =>
+    Effect.suspend(() => {
+      let attempts = 0
+      let refused = false
+      const resolved = resolve(options)
+      const policy = make({
+        ...resolved,
+        // remember the last answer, so giving up can say the budget was why
+        allowRetry: (error) =>
+          Effect.tap(resolved.allowRetry(error), (allowed) => {
+            refused = !allowed
+          })
+      })
+      return Effect.retryOrElse(
+        Effect.suspend(() => {
+          attempts++
+          refused = false
+          return self
+        }),
+        policy,
+        (error) => giveUp(resolved, error, attempts, refused)
+      )
+    })
 )

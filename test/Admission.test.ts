@@ -8,8 +8,7 @@ import * as Scripted from "../src/testing/ScriptedHttpClient.js"
 
 const pool = "claude-sonnet-4.x"
 
-const gate = (options: Admission.Options = {}) =>
-  Admission.make(options).pipe(Effect.provide(RateLimitState.layer))
+const gate = (options: Admission.Options = {}) => Admission.make(options).pipe(Effect.provide(RateLimitState.layer))
 
 const snapshotNow = (headers: (now: DateTime.Utc) => Record<string, string>) =>
   Effect.map(DateTime.now, (now) => RateLimitHeaders.decodeAt(headers(now), now))
@@ -62,7 +61,9 @@ describe("Admission", () => {
         usage: { inputTokens: 0, outputTokens: 0 },
         streamed: false
       })
-      const first = yield* Effect.fork(send(admission, { requests: 1 }, { hold: "3 seconds", outcome: Effect.succeed(served) }))
+      const first = yield* Effect.fork(
+        send(admission, { requests: 1 }, { hold: "3 seconds", outcome: Effect.succeed(served) })
+      )
       const others = yield* Effect.fork(
         Effect.forEach([1, 2, 3], () => send(admission, { requests: 1 }), { concurrency: "unbounded" })
       )
@@ -120,8 +121,7 @@ describe("Admission", () => {
       const admission = yield* gate(configured({ outputTokensPerMinute: 60_000 }))
       const served = (outputTokens: number) =>
         Effect.map(noHeaders, (rateLimits) =>
-          Admission.Outcome.Served({ rateLimits, usage: { inputTokens: 0, outputTokens }, streamed: false })
-        )
+          Admission.Outcome.Served({ rateLimits, usage: { inputTokens: 0, outputTokens }, streamed: false }))
       yield* send(admission, { outputTokens: 4_000 }, { outcome: served(1_000) })
       expect(yield* levelOf(admission, "outputTokens")).toBe(59_000)
       yield* send(admission, { outputTokens: 1_000 }, { outcome: served(3_000) })
@@ -151,12 +151,15 @@ describe("Admission", () => {
     Effect.gen(function*() {
       const admission = yield* gate(configured({ inputTokensPerMinute: 60_000 }))
       // A is sent, then B; A's (stale) answer says the bucket is full
-      const full = Effect.flatMap(snapshotNow((now) =>
-        Scripted.bucketHeaders("input-tokens", { limit: 60_000, remaining: 60_000, now, resetIn: "0 seconds" })
-      ), (rateLimits) =>
-        Effect.succeed(
-          Admission.Outcome.Served({ rateLimits, usage: { inputTokens: 30_000, outputTokens: 0 }, streamed: false })
-        ))
+      const full = Effect.flatMap(
+        snapshotNow((now) =>
+          Scripted.bucketHeaders("input-tokens", { limit: 60_000, remaining: 60_000, now, resetIn: "0 seconds" })
+        ),
+        (rateLimits) =>
+          Effect.succeed(
+            Admission.Outcome.Served({ rateLimits, usage: { inputTokens: 30_000, outputTokens: 0 }, streamed: false })
+          )
+      )
       const a = yield* Effect.fork(send(admission, { inputTokens: 30_000 }, { hold: "1 second", outcome: full }))
       const b = yield* Effect.fork(send(admission, { inputTokens: 30_000 }, { hold: "10 seconds" }))
       yield* TestClock.adjust("2 seconds")
@@ -170,10 +173,15 @@ describe("Admission", () => {
   it.scoped("a response lowers an optimistic level at once (another client spent the budget)", () =>
     Effect.gen(function*() {
       const admission = yield* gate(configured({ requestsPerMinute: 60 }))
-      const spent = Effect.flatMap(snapshotNow((now) =>
-        Scripted.bucketHeaders("requests", { limit: 60, remaining: 5, now, resetIn: "55 seconds" })
-      ), (rateLimits) =>
-        Effect.succeed(Admission.Outcome.Served({ rateLimits, usage: { inputTokens: 0, outputTokens: 0 }, streamed: false })))
+      const spent = Effect.flatMap(
+        snapshotNow((now) =>
+          Scripted.bucketHeaders("requests", { limit: 60, remaining: 5, now, resetIn: "55 seconds" })
+        ),
+        (rateLimits) =>
+          Effect.succeed(
+            Admission.Outcome.Served({ rateLimits, usage: { inputTokens: 0, outputTokens: 0 }, streamed: false })
+          )
+      )
       yield* send(admission, { requests: 1 }, { outcome: spent })
       expect(yield* levelOf(admission, "requests")).toBe(5)
     }))
@@ -217,7 +225,9 @@ describe("Admission", () => {
     Effect.gen(function*() {
       const admission = yield* gate(configured({ requestsPerMinute: 60 }))
       yield* send(admission, { requests: 60 })
-      yield* Effect.fork(Effect.forEach([1, 2, 3], () => send(admission, { requests: 1 }), { concurrency: "unbounded" }))
+      yield* Effect.fork(
+        Effect.forEach([1, 2, 3], () => send(admission, { requests: 1 }), { concurrency: "unbounded" })
+      )
       yield* TestClock.adjust("1 millis")
       const exit = yield* Effect.exit(send(admission, { requests: 1 }, { deadline: "2 seconds" }))
       expect(exit).toEqual(Exit.fail(
@@ -257,9 +267,14 @@ describe("Admission", () => {
       expect(admitted).toEqual([0, 0, 0, 0, 1_000, 1_000])
       // the window grew while it held requests back
       expect((yield* admission.status(pool)).concurrencyWindow).toBeGreaterThan(4)
-      const tooMany = Effect.map(noHeaders, (rateLimits) => Admission.Outcome.Refused({ rateLimits, signal: "concurrency" }))
+      const tooMany = Effect.map(
+        noHeaders,
+        (rateLimits) => Admission.Outcome.Refused({ rateLimits, signal: "concurrency" })
+      )
       const held = yield* Effect.fork(
-        Effect.forEach([1, 2], () => send(admission, { requests: 1 }, { hold: "5 seconds" }), { concurrency: "unbounded" })
+        Effect.forEach([1, 2], () => send(admission, { requests: 1 }, { hold: "5 seconds" }), {
+          concurrency: "unbounded"
+        })
       )
       yield* TestClock.adjust("1 millis")
       yield* send(admission, { requests: 1 }, { outcome: tooMany })
@@ -309,13 +324,18 @@ describe("Admission", () => {
       const one = (i: number) =>
         Effect.gen(function*() {
           const fiber = yield* Effect.fork(
-            Effect.zipRight(send(admission, { requests: 1, outputTokens: 500 }, { hold: `${i % 7} seconds` }), Ref.update(served, (n) => n + 1))
+            Effect.zipRight(
+              send(admission, { requests: 1, outputTokens: 500 }, { hold: `${i % 7} seconds` }),
+              Ref.update(served, (n) => n + 1)
+            )
           )
           const after = yield* Random.nextIntBetween(0, 20_000)
           yield* Effect.sleep(Duration.millis(after))
           yield* Fiber.interrupt(fiber)
         })
-      const all = yield* Effect.fork(Effect.forEach(Array.from({ length: 2_000 }, (_, i) => i), one, { concurrency: 200 }))
+      const all = yield* Effect.fork(
+        Effect.forEach(Array.from({ length: 2_000 }, (_, i) => i), one, { concurrency: 200 })
+      )
       yield* TestClock.adjust("400 seconds")
       yield* Fiber.join(all)
       const status = yield* admission.status(pool)

@@ -15,6 +15,7 @@ import {
   TestClock,
   Tracer
 } from "effect"
+import * as Admission from "../src/Admission.js"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as ClaudeClient from "../src/ClaudeClient.js"
 import type * as ClaudeError from "../src/ClaudeError.js"
@@ -26,6 +27,8 @@ import { captureLogs } from "./support/logs.js"
 
 const apiKey = "sk-ant-test-0123456789-SECRET"
 
+const pool = "claude-sonnet-4.x"
+
 const params: Messages.CreateMessageParams = {
   model: "claude-sonnet-4-6",
   max_tokens: 256,
@@ -36,13 +39,14 @@ const layer = (
   script: ReadonlyArray<Scripted.Step>,
   options: Partial<ClaudeClient.Options> & {
     readonly breaker?: CircuitBreaker.Options
-    readonly state?: RateLimitState.Options
+    readonly admission?: Admission.Options
   } = {}
 ) =>
   ClaudeClient.layerWithoutDependencies({ apiKey: Redacted.make(apiKey), ...options }).pipe(
+    Layer.provideMerge(Admission.layer(options.admission ?? {})),
     Layer.provideMerge(Layer.mergeAll(
       Scripted.layer(script),
-      RateLimitState.layerWith(options.state ?? {}),
+      RateLimitState.layer,
       CircuitBreaker.layer(options.breaker ?? {})
     ))
   )
@@ -64,12 +68,12 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
 }
 
 describe("ClaudeClient pipeline timelines (TestClock, Random.fixed)", () => {
-  it.effect("two 429s with retry-after 2 and 1, then 200: attempts at 0, 2 s + jitter, then 1 s + jitter later", () =>
+  it.effect("two 429s with retry-after 2 and 1, then 200: the gate holds the retries exactly 2 s, then 1 s", () =>
     Effect.gen(function*() {
       const { exit, times } = yield* runTimeline()
       expect(Exit.isSuccess(exit)).toBe(true)
-      // header jitter = U × 500 ms = 250 ms with U fixed at 0.5
-      expect(times).toEqual([0, 2_250, 3_500])
+      // the retry-after embargoes the pool; the gate releases its queue in order, so no jitter is needed
+      expect(times).toEqual([0, 2_000, 3_000])
     }).pipe(
       Effect.provide(layer([
         Scripted.error(429, "rate_limit_error", { headers: { "retry-after": "2" } }),
@@ -83,7 +87,7 @@ describe("ClaudeClient pipeline timelines (TestClock, Random.fixed)", () => {
     Effect.gen(function*() {
       const { exit, times } = yield* runTimeline()
       expect(Exit.isSuccess(exit)).toBe(true)
-      expect(times).toEqual([0, 12_250])
+      expect(times).toEqual([0, 12_000])
     }).pipe(
       Effect.provide(layer([
         ({ now }) =>
@@ -109,9 +113,10 @@ describe("ClaudeClient pipeline timelines (TestClock, Random.fixed)", () => {
       expect(exceeded.attempts).toBe(6)
       expect(exceeded.lastError._tag).toBe("ApiError")
     }).pipe(
-      // the breaker would open after 5 consecutive failures and cut the sixth attempt short
+      // the breaker would open after 5 consecutive failures, and the retry budget stop retries, before the sixth
       Effect.provide(layer(Array.from({ length: 6 }, () => Scripted.error(500, "api_error")), {
-        breaker: { failureThreshold: 10 }
+        breaker: { failureThreshold: 10 },
+        admission: { retryBudget: false }
       })),
       Effect.withRandomFixed([0.5])
     ))
@@ -183,7 +188,7 @@ describe("ClaudeClient pipeline timelines (TestClock, Random.fixed)", () => {
       expect(times).toEqual([0, 500])
       expect(Exit.isSuccess(exit)).toBe(true)
       const state = yield* RateLimitState.RateLimitState
-      const snapshot = Option.getOrThrow(yield* state.get("claude-sonnet-4-6"))
+      const snapshot = Option.getOrThrow(yield* state.get(pool))
       expect(snapshot.malformed).toContain("anthropic-ratelimit-requests-remaining")
     }).pipe(
       Effect.provide(layer([
@@ -262,10 +267,10 @@ describe("ClaudeClient state, breaker and requests", () => {
       const client = yield* ClaudeClient.ClaudeClient
       const state = yield* RateLimitState.RateLimitState
       yield* Effect.exit(client.createMessage(params))
-      const afterError = Option.getOrThrow(yield* state.get("claude-sonnet-4-6"))
+      const afterError = Option.getOrThrow(yield* state.get(pool))
       expect(afterError.requests.remaining).toEqual(Option.some(7))
       yield* client.createMessage(params)
-      const afterSuccess = Option.getOrThrow(yield* state.get("claude-sonnet-4-6"))
+      const afterSuccess = Option.getOrThrow(yield* state.get(pool))
       expect(afterSuccess.requests.remaining).toEqual(Option.some(48))
       expect(HashMap.size(yield* state.current)).toBe(1)
     }).pipe(Effect.provide(layer([
@@ -279,19 +284,20 @@ describe("ClaudeClient state, breaker and requests", () => {
         })
     ]))))
 
-  it.effect("proactive wait: with 5 of 50 requests left, the next request waits for one request's refill (1.2 s)", () =>
+  it.effect("admission: with 2 of 60 requests left, the next request waits for its share of refill (1.5 s)", () =>
     Effect.gen(function*() {
       const client = yield* ClaudeClient.ClaudeClient
       yield* client.createMessage(params)
       const fiber = yield* Effect.fork(client.createMessage(params))
       yield* TestClock.adjust("1 minute")
       yield* Fiber.join(fiber)
-      // reserve = 10 % of 50 = 5 requests; the request needs the level at 6: (6 - 5) / (50 per 60 s) = 1.2 s
-      expect(yield* (yield* Scripted.ScriptedHttpClient).sendTimes).toEqual([0, 1_200])
+      // reserve = 5 % of 60 = 3 requests; the request needs the level at 4: (4 - 2.5) / (1 per s) = 1.5 s
+      // (the level is 2.5: `remaining: 2`, and a reset 57.5 s away)
+      expect(yield* (yield* Scripted.ScriptedHttpClient).sendTimes).toEqual([0, 1_500])
     }).pipe(Effect.provide(layer([
       ({ now }) =>
         Scripted.message({
-          headers: Scripted.bucketHeaders("requests", { limit: 50, remaining: 5, now, resetIn: "54 seconds" })
+          headers: Scripted.bucketHeaders("requests", { limit: 60, remaining: 2, now, resetIn: "57.5 seconds" })
         }),
       Scripted.message()
     ]))))
@@ -383,7 +389,7 @@ describe("ClaudeClient secrets", () => {
       ].join("\n")
       const call = spans.find((span) => span.name === "ClaudeClient.createMessage")
       expect(call?.attributes.get("claude.attempts")).toBe(3)
-      expect(call?.attributes.get("claude.pool")).toBe("claude-sonnet-4-6")
+      expect(call?.attributes.get("claude.pool")).toBe("claude-sonnet-4.x")
       expect(spans.filter((span) => span.name === "ClaudeClient.createMessage.attempt")).toHaveLength(3)
       expect(logs.some((line) => line.annotations["error"] === "ConnectionError")).toBe(true)
       expect(everything).not.toContain(apiKey)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Layer, Option, Redacted } from "effect"
+import * as Admission from "../src/Admission.js"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as ClaudeClient from "../src/ClaudeClient.js"
 import type * as Messages from "../src/Messages.js"
@@ -18,6 +19,7 @@ const params: Messages.CreateMessageParams = {
 
 const layer = (script: ReadonlyArray<Scripted.Step>, options: Partial<ClaudeClient.Options> = {}) =>
   ClaudeClient.layerWithoutDependencies({ apiKey: Redacted.make(apiKey), retry: false, ...options }).pipe(
+    Layer.provideMerge(Admission.layer()),
     Layer.provideMerge(Layer.mergeAll(Scripted.layer(script), RateLimitState.layer, CircuitBreaker.layer({})))
   )
 

@@ -247,8 +247,10 @@ describe("ClaudeError.isRetryable", () => {
     expect(ClaudeError.isRetryable("RateLimitError")).toBe(false)
   })
 
-  it("isServiceFailure counts outages, not client errors", () => {
-    expect(ClaudeError.isServiceFailure(classify(429, apiBody("rate_limit_error")))).toBe(true)
+  it("isServiceFailure counts outages, not rate limits (the API is up and pacing us) or client errors", () => {
+    expect(ClaudeError.isServiceFailure(classify(429, apiBody("rate_limit_error")))).toBe(false)
+    expect(ClaudeError.isServiceFailure(classify(429, "Too Many Requests"))).toBe(false)
+    expect(ClaudeError.isServiceFailure(classify(408, ""))).toBe(true)
     expect(ClaudeError.isServiceFailure(classify(529, ""))).toBe(true)
     expect(ClaudeError.isServiceFailure(classify(503, ""))).toBe(true)
     expect(ClaudeError.isServiceFailure(classify(400, ""))).toBe(false)

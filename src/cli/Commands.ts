@@ -168,7 +168,7 @@ const runOptions = (args: WorkloadArgs & SimulatorArgs, progress: boolean): Run.
   },
   simulator: simulatorConfig(args, args.seed),
   retry: { maxRetries: Option.getOrUndefined(args.maxRetries), retryOnOpenCircuit: args.waitForCircuit },
-  rateLimitState: { threshold: Option.getOrUndefined(args.threshold) },
+  admission: { threshold: Option.getOrUndefined(args.threshold) },
   progress: progress && !args.json
 })
 

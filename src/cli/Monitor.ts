@@ -1,7 +1,7 @@
 /**
  * Live counters of a workload run, fed by decorating the services the
  * client already uses: the `HttpClient` (attempts in flight, 429s and other
- * error statuses received) and the `RateLimitState` (requests waiting for
+ * error statuses received) and the `Admission` gate (requests waiting for
  * budget, and for how long). Nothing inside the library knows about it.
  *
  * @since 0.1.0
@@ -10,7 +10,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
-import type * as RateLimitState from "../RateLimitState.js"
+import type * as Admission from "../Admission.js"
 
 /**
  * @since 0.1.0
@@ -38,7 +38,7 @@ export interface Monitor {
   readonly progress: Effect.Effect<Progress>
   readonly requestDone: (succeeded: boolean) => Effect.Effect<void>
   readonly httpClient: (client: HttpClient.HttpClient) => HttpClient.HttpClient
-  readonly rateLimitState: (state: RateLimitState.RateLimitState) => RateLimitState.RateLimitState
+  readonly admission: (admission: Admission.Admission) => Admission.Admission
 }
 
 /**
@@ -77,16 +77,16 @@ export const make = (total: number): Effect.Effect<Monitor> =>
                     : Effect.void),
               () => update((p) => ({ inFlight: p.inFlight - 1 }))
             )),
-        rateLimitState: (state) => ({
-          ...state,
-          awaitCapacity: (pool, cost) =>
+        admission: (admission) => ({
+          ...admission,
+          admit: (request) =>
             Effect.acquireUseRelease(
               update((p) => ({ waiting: p.waiting + 1 })),
               () =>
                 Effect.tap(
-                  state.awaitCapacity(pool, cost),
-                  (waited) =>
-                    update((p) => ({ proactiveWaitMillis: p.proactiveWaitMillis + Duration.toMillis(waited) }))
+                  admission.admit(request),
+                  (ticket) =>
+                    update((p) => ({ proactiveWaitMillis: p.proactiveWaitMillis + Duration.toMillis(ticket.waited) }))
                 ),
               () => update((p) => ({ waiting: p.waiting - 1 }))
             )

@@ -19,6 +19,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
+import * as Admission from "../Admission.js"
+import type * as AdmissionStore from "../AdmissionStore.js"
 import * as CircuitBreaker from "../CircuitBreaker.js"
 import * as ClaudeClient from "../ClaudeClient.js"
 import type * as ClaudeError from "../ClaudeError.js"
@@ -40,7 +42,7 @@ export interface Options {
   readonly workload: Workload.Workload
   readonly simulator: SimulatorConfig.Options
   readonly retry: RetryPolicy.Options
-  readonly rateLimitState: RateLimitState.Options
+  readonly admission: Admission.Options
   /** circuit breaker options, or `false` for none; default: a breaker with default options */
   readonly circuitBreaker?: CircuitBreaker.Options | false | undefined
   /** show the live progress line (not for forecasts) */
@@ -66,16 +68,14 @@ const clientLayer = (
   client: { readonly apiKey: Redacted.Redacted<string>; readonly baseUrl?: string | undefined }
 ): Layer.Layer<
   ClaudeClient.ClaudeClient | RateLimitState.RateLimitState,
-  ClaudeError.InvalidBaseUrlError,
+  ClaudeError.InvalidBaseUrlError | AdmissionStore.AdmissionStoreError,
   HttpClient.HttpClient
 > =>
   ClaudeClient.layerWithoutDependencies({ ...client, retry: options.retry }).pipe(
     Layer.provideMerge(
-      Layer.effect(
-        RateLimitState.RateLimitState,
-        Effect.map(RateLimitState.make(options.rateLimitState), monitor.rateLimitState)
-      )
+      Layer.scoped(Admission.Admission, Effect.map(Admission.make(options.admission), monitor.admission))
     ),
+    Layer.provideMerge(RateLimitState.layer),
     Layer.provide(
       options.circuitBreaker === false ? CircuitBreaker.layerDisabled : CircuitBreaker.layer(options.circuitBreaker)
     ),
@@ -95,7 +95,7 @@ const execute = (
     const result = yield* Workload.run(options.workload, monitor)
     const after = yield* Report.retryTotals
     const state = yield* RateLimitState.RateLimitState
-    const snapshot = yield* state.get(options.workload.model)
+    const snapshot = yield* state.get(Admission.modelPool(options.workload.model))
     const simulator = yield* Effect.serviceOption(Simulator.Simulator)
     return Report.make({
       mode,
@@ -113,6 +113,10 @@ const execute = (
   }))
 
 const simulatedKey = Redacted.make("sk-ant-simulated")
+
+// A forecast starts at a fixed moment: the API's resets come in whole seconds, so a start time taken from the
+// wall clock would shift every rounding and a run would not replay exactly from its seed.
+const forecastEpoch = Date.UTC(2026, 0, 1)
 
 /**
  * Runs the workload against the simulator served on loopback, in real time.
@@ -145,7 +149,7 @@ export const forecast = (options: Options): Effect.Effect<Report.Report> =>
         Effect.provide(clientLayer(monitor, options, { apiKey: simulatedKey })),
         Effect.provide(Simulator.layer(options.simulator))
       )
-    })),
+    }), { start: forecastEpoch }),
     (result) => Exit.isSuccess(result.exit) ? Effect.succeed(result.exit.value) : Effect.die(result.exit.cause)
   )
 
@@ -158,7 +162,10 @@ export const forecast = (options: Options): Effect.Effect<Report.Report> =>
  */
 export const live = (
   options: Options
-): Effect.Effect<Report.Report, MissingApiKeyError | ClaudeError.InvalidBaseUrlError> =>
+): Effect.Effect<
+  Report.Report,
+  MissingApiKeyError | ClaudeError.InvalidBaseUrlError | AdmissionStore.AdmissionStoreError
+> =>
   Effect.gen(function*() {
     const apiKey = yield* Config.redacted("ANTHROPIC_API_KEY").pipe(
       Config.validate({ message: "empty", validation: (key) => Redacted.value(key).trim() !== "" }),

@@ -56,9 +56,16 @@ export class SendRate {
     this.tokens -= 1
   }
 
+  /** A request that took a token was not sent after all. */
+  unsent(): void {
+    if (this.enabled) this.tokens = Math.min(Math.max(1, this.fillRate), this.tokens + 1)
+  }
+
   /** The API said it is overloaded, or that we ramped too fast. */
   throttled(now: number): void {
-    const current = this.enabled ? Math.min(this.fillRate, Math.max(this.measured, this.options.minRate)) : this.measured
+    const current = this.enabled
+      ? Math.min(this.fillRate, Math.max(this.measured, this.options.minRate))
+      : this.measured
     const rate = Math.max(current, this.options.minRate)
     this.lastMaxRate = rate
     this.lastThrottle = now

@@ -91,7 +91,9 @@ export const forPool = (pool: string): PoolTelemetry => {
     batch: metrics.queueDepth.pipe(Metric.tagged("pool", pool), Metric.tagged("lane", "batch"))
   }
   const levels = Object.fromEntries(
-    Budget.budgetBuckets.map((name) => [name, metrics.bucketLevel.pipe(Metric.tagged("pool", pool), Metric.tagged("bucket", name))])
+    Budget.budgetBuckets.map((
+      name
+    ) => [name, metrics.bucketLevel.pipe(Metric.tagged("pool", pool), Metric.tagged("bucket", name))])
   ) as Record<Budget.BudgetBucket, Metric.Metric.Gauge<number>>
   const inFlight = tagged(metrics.inFlight)
   const window = tagged(metrics.concurrencyWindow)

@@ -44,7 +44,12 @@ export const logRetry = (step: RetryStep): Effect.Effect<void> => {
   const header = Option.getOrUndefined(step.headerWait)
   const rateLimits = ClaudeError.isResponseError(step.error) ? step.error.rateLimits : undefined
   const labels = [MetricLabel.make("error", errorTag(step.error)), MetricLabel.make("rule", step.rule)]
-  return Effect.logInfo(`Retrying after attempt ${step.attempt} in ${Duration.format(step.delay)} (${step.rule})`).pipe(
+  // with an admission gate in front, a server-given wait is not slept here: the gate holds the retry (and logs
+  // the wait it really had), so say that instead of a wait that would not be the one that happens
+  const message = header !== undefined && Duration.isZero(step.delay) && !Duration.isZero(header.wait)
+    ? `Retrying after attempt ${step.attempt}: the gate holds it about ${Duration.format(header.wait)} (${step.rule})`
+    : `Retrying after attempt ${step.attempt} in ${Duration.format(step.delay)} (${step.rule})`
+  return Effect.logInfo(message).pipe(
     Effect.annotateLogs(definedOnly({
       attempt: step.attempt,
       waitMillis: Duration.toMillis(step.delay),

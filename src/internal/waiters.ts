@@ -16,7 +16,12 @@ export const lanes = ["interactive", "batch"] as const
 export type Lane = typeof lanes[number]
 
 /** @internal */
-export type Refusal = { readonly _tag: "NeverFits"; readonly bucket: Budget.BudgetBucket; readonly cost: number; readonly limit: number }
+export type Refusal = {
+  readonly _tag: "NeverFits"
+  readonly bucket: Budget.BudgetBucket
+  readonly cost: number
+  readonly limit: number
+}
 
 /** @internal */
 export interface Waiter {

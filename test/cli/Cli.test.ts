@@ -28,7 +28,7 @@ const options = (overrides: Partial<Run.Options> = {}): Run.Options => ({
   workload: { ...Workload.defaultWorkload, requests: 30, concurrency: 4, promptTokens: { min: 100, max: 100 } },
   simulator: { limits: { requestsPerMinute: 10 }, latency: { base: "500 millis", perOutputToken: 0, jitter: 0 } },
   retry: {},
-  rateLimitState: { threshold: 0 },
+  admission: { threshold: 0 },
   progress: false,
   ...overrides
 })
