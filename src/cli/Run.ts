@@ -143,13 +143,16 @@ export const simulated = (options: Options): Effect.Effect<Report.Report> =>
  */
 export const forecast = (options: Options): Effect.Effect<Report.Report> =>
   Effect.flatMap(
-    VirtualTime.run(Effect.gen(function*() {
-      const monitor = yield* Monitor.make(options.workload.requests)
-      return yield* execute("forecast", { ...options, progress: false }, monitor).pipe(
-        Effect.provide(clientLayer(monitor, options, { apiKey: simulatedKey })),
-        Effect.provide(Simulator.layer(options.simulator))
-      )
-    }), { start: forecastEpoch }),
+    VirtualTime.run(
+      Effect.gen(function*() {
+        const monitor = yield* Monitor.make(options.workload.requests)
+        return yield* execute("forecast", { ...options, progress: false }, monitor).pipe(
+          Effect.provide(clientLayer(monitor, options, { apiKey: simulatedKey })),
+          Effect.provide(Simulator.layer(options.simulator))
+        )
+      }),
+      { start: forecastEpoch }
+    ),
     (result) => Exit.isSuccess(result.exit) ? Effect.succeed(result.exit.value) : Effect.die(result.exit.cause)
   )
 
