@@ -706,7 +706,19 @@ export const make = (
           done = true
           return Effect.uninterruptible(releaseLease(gate, lease, outcome))
         })
-      return Effect.as(Effect.addFinalizer(() => complete(Outcome.Unknown())), {
+      // a shared store reclaims leases a crashed process held; this process is alive, so it keeps renewing
+      const renewal = Option.match(store.leaseRenewal, {
+        onNone: () => Effect.void,
+        onSome: (every) =>
+          Effect.forkScoped(Effect.interruptible(
+            store.renew(lease).pipe(
+              Effect.catchAll((error) => Effect.logDebug("Could not renew an admission lease", error)),
+              Effect.delay(every),
+              Effect.forever
+            )
+          ))
+      })
+      return Effect.as(Effect.zipRight(Effect.addFinalizer(() => complete(Outcome.Unknown())), renewal), {
         pool: gate.pool,
         lease,
         waited: Duration.millis(waited),

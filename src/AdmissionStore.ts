@@ -126,6 +126,12 @@ export interface AdmissionStore {
   readonly [TypeId]: TypeId
   /** `true` when other processes change the same budget: waiters then re-check it periodically. */
   readonly shared: boolean
+  /**
+   * How often a lease in flight must be renewed (`renew`) so the store does
+   * not reclaim it as abandoned by a crashed process; none for a store whose
+   * leases cannot be abandoned.
+   */
+  readonly leaseRenewal: Option.Option<Duration.Duration>
   /** Sets a pool's limits before any response has told them. */
   readonly configure: (pool: string, limits: Limits) => Effect.Effect<void, AdmissionStoreError>
   /**
@@ -205,6 +211,7 @@ export const makeMemory = (options: Options = {}): Effect.Effect<AdmissionStore>
     return AdmissionStore.of({
       [TypeId]: TypeId,
       shared: false,
+      leaseRenewal: Option.none(),
       configure: (pool, limits) => atNow((now) => ledger(pool).configure(limits, now)),
       reserve: (pool, request) => atNow((now) => ledger(pool).reserve(request, now, `lease-${++leaseCount}`)),
       release: (lease, settlement) => atNow((now) => ledger(lease.pool).release(lease, settlement, now)),
