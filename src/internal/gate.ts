@@ -1,0 +1,457 @@
+/**
+ * The gate of each pool: its queue of waiters, the drain that admits them as
+ * the store allows, the wake-ups that drive it, the adaptive parts, and the
+ * tickets that settle leases. `Admission` wires it to a store and exposes it.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import type { AdmitRequest, Lane, Outcome, PoolStatus, Ticket, WaitReason } from "../Admission.js"
+import type * as AdmissionStore from "../AdmissionStore.js"
+import type * as RateLimitState from "../RateLimitState.js"
+import * as Adaptive from "./adaptive.js"
+import * as Telemetry from "./admissionTelemetry.js"
+import * as Budget from "./budget.js"
+import * as Settlement from "./settlement.js"
+import * as Waiters from "./waiters.js"
+
+/** @internal */
+export interface GateOptions extends Settlement.SettlementOptions {
+  readonly threshold: number
+  readonly batchHoldBack: number
+  readonly pollMillis: number
+  readonly window: Adaptive.WindowOptions
+  readonly sendRate: Adaptive.RateOptions | undefined
+  readonly retryBudget: Adaptive.RetryBudgetOptions | undefined
+}
+
+/** Why the gate refused a request without sending it. @internal */
+export type Failure =
+  | {
+    readonly _tag: "TooLong"
+    readonly pool: string
+    readonly predictedMillis: number
+    readonly maxWaitMillis: number
+    readonly reason: WaitReason
+  }
+  | (Waiters.Refusal & { readonly pool: string })
+
+/** @internal */
+export interface Gates {
+  readonly admit: (
+    request: AdmitRequest
+  ) => Effect.Effect<Ticket, Failure | AdmissionStore.AdmissionStoreError, Scope.Scope>
+  readonly outputEstimate: (pool: string, maxTokens: number) => Effect.Effect<number>
+  readonly retryAllowed: (pool: string) => Effect.Effect<boolean>
+  readonly status: (pool: string) => Effect.Effect<PoolStatus, AdmissionStore.AdmissionStoreError>
+}
+
+const notSent: Outcome = { _tag: "NotSent" } as Outcome
+const unknown: Outcome = { _tag: "Unknown" } as Outcome
+
+interface Gate {
+  readonly pool: string
+  readonly queue: Waiters.WaitQueue
+  readonly window: Adaptive.ConcurrencyWindow
+  readonly sendRate: Adaptive.SendRate | undefined
+  readonly retryBudget: Adaptive.RetryBudget | undefined
+  readonly telemetry: Telemetry.PoolTelemetry
+  pumping: boolean
+  again: boolean
+  wakeAt: number
+  timer: Fiber.RuntimeFiber<void> | undefined
+  lastView: AdmissionStore.PoolView | undefined
+  lastBlock: WaitReason | undefined
+  inFlight: number
+}
+
+type Attempt =
+  | { readonly _tag: "Granted"; readonly lease: AdmissionStore.Lease }
+  | { readonly _tag: "Blocked"; readonly reason: WaitReason; readonly waitMillis: number }
+  | Waiters.Refusal
+
+/** @internal */
+export const make = (
+  store: AdmissionStore.AdmissionStore,
+  rateLimitState: RateLimitState.RateLimitState,
+  scope: Scope.Scope,
+  options: GateOptions
+): Gates => {
+  const { batchHoldBack, maxServerWaitMillis, pollMillis, threshold } = options
+  const settlementOptions: Settlement.SettlementOptions = options
+  const windowOptions = options.window
+  const rateOptions = options.sendRate
+  const budgetOptions = options.retryBudget
+  const gates = new Map<string, Gate>()
+  const gateFor = (pool: string): Gate => {
+    let gate = gates.get(pool)
+    if (gate === undefined) {
+      gate = {
+        pool,
+        queue: new Waiters.WaitQueue(),
+        window: new Adaptive.ConcurrencyWindow(windowOptions),
+        sendRate: rateOptions && new Adaptive.SendRate(rateOptions),
+        retryBudget: budgetOptions && new Adaptive.RetryBudget(budgetOptions),
+        telemetry: Telemetry.forPool(pool),
+        pumping: false,
+        again: false,
+        wakeAt: Infinity,
+        timer: undefined,
+        lastView: undefined,
+        lastBlock: undefined,
+        inFlight: 0
+      }
+      gates.set(pool, gate)
+    }
+    return gate
+  }
+
+  const holdBackOf = (lane: Lane) => threshold + (lane === "batch" ? batchHoldBack : 0)
+
+  const tryReserve = (gate: Gate, cost: AdmissionStore.Cost, holdBack: number, now: number) =>
+    Effect.gen(function*() {
+      const rateWait = gate.sendRate?.waitMillis(now) ?? 0
+      if (rateWait > 0) {
+        return { _tag: "Blocked", reason: "send-rate", waitMillis: rateWait } satisfies Attempt as Attempt
+      }
+      const result = yield* store.reserve(gate.pool, { cost, holdBack, maxInFlight: gate.window.size })
+      switch (result._tag) {
+        case "Granted": {
+          gate.sendRate?.sent(now)
+          gate.inFlight++
+          return result
+        }
+        case "Blocked": {
+          gate.lastView = result.view
+          if (result.reason === "concurrency") gate.window.bound = true
+          return { _tag: "Blocked", reason: result.reason, waitMillis: result.waitMillis } as Attempt
+        }
+        case "NeverFits":
+          return result
+      }
+    })
+
+  // Wakes the pump when the head of the queue may go: at a time, or (for a
+  // store other processes share) soon, since their releases are not seen here.
+  const scheduleWake = (gate: Gate, waitMillis: number, now: number): Effect.Effect<void> => {
+    const wait = store.shared ? Math.min(waitMillis, pollMillis) : waitMillis
+    if (!Number.isFinite(wait)) return Effect.void
+    const at = now + Math.max(1, wait)
+    if (gate.timer !== undefined && gate.wakeAt <= at) return Effect.void
+    const previous = gate.timer
+    gate.wakeAt = at
+    return Effect.sleep(Duration.millis(at - now)).pipe(
+      Effect.zipRight(Effect.suspend(() => {
+        gate.timer = undefined
+        gate.wakeAt = Infinity
+        return pump(gate)
+      })),
+      // pumps run inside admission's uninterruptible regions; the timer they fork must not inherit that
+      Effect.interruptible,
+      Effect.forkIn(scope),
+      Effect.flatMap((fiber) =>
+        Effect.sync(() => {
+          gate.timer = fiber
+        })
+      ),
+      Effect.zipRight(previous === undefined ? Effect.void : Fiber.interruptFork(previous))
+    )
+  }
+
+  const drain = (gate: Gate): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      for (;;) {
+        gate.again = false
+        const head = gate.queue.head()
+        if (head === undefined) return
+        const now = yield* Clock.currentTimeMillis
+        const attempt = yield* tryReserve(gate, head.cost, head.holdBack, now).pipe(
+          // a store that cannot be reached: the waiters find out through their own attempt
+          Effect.catchAll(() =>
+            Effect.succeed<Attempt>({ _tag: "Blocked", reason: "cold-start", waitMillis: pollMillis })
+          )
+        )
+        switch (attempt._tag) {
+          case "Granted": {
+            if (head.state === "waiting") {
+              head.reason = gate.lastBlock
+              gate.queue.take(head, "granted")
+              yield* Deferred.succeed(head.resume, attempt.lease)
+            } else {
+              // interrupted while the store decided: nothing was sent
+              yield* releaseLease(gate, attempt.lease, notSent)
+            }
+            continue
+          }
+          case "NeverFits": {
+            gate.queue.take(head, "gone")
+            yield* Deferred.fail(head.resume, attempt)
+            continue
+          }
+          case "Blocked": {
+            gate.lastBlock = attempt.reason
+            yield* scheduleWake(gate, attempt.waitMillis, now)
+            return
+          }
+        }
+      }
+    })
+
+  // One drain at a time per pool; a trigger during a drain makes it go round again.
+  const pump = (gate: Gate): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (gate.pumping) {
+        gate.again = true
+        return Effect.void
+      }
+      gate.pumping = true
+      const round: Effect.Effect<void> = Effect.zipRight(
+        drain(gate),
+        Effect.suspend(() => (gate.again ? round : Effect.void))
+      )
+      return Effect.ensuring(
+        round,
+        Effect.sync(() => {
+          gate.pumping = false
+        })
+      ).pipe(Effect.zipRight(Effect.sync(() => gate.telemetry.queueDepth(gate.queue))))
+    })
+
+  const predictWait = (gate: Gate, cost: AdmissionStore.Cost, lane: Lane, now: number): number => {
+    const view = gate.lastView
+    if (view === undefined) return 0
+    let wait = Math.max(0, view.embargoUntil - now)
+    if (!view.known) return wait
+    const ahead = gate.queue.ahead(lane)
+    const holdBack = holdBackOf(lane)
+    for (const name of Budget.chargedBuckets(view.buckets, cost)) {
+      const bucket = view.buckets[name]!
+      const level = Math.min(bucket.capacity, bucket.level + Math.max(0, now - view.at) * bucket.rate)
+      const need = Math.min(bucket.capacity, holdBack * bucket.capacity + cost[name]!) + ahead[name] - level
+      if (need > 0 && bucket.rate > 0) wait = Math.max(wait, need / bucket.rate)
+    }
+    return wait
+  }
+
+  const adapt = (gate: Gate, outcome: Outcome, now: number) =>
+    Effect.sync(() => {
+      switch (outcome._tag) {
+        case "Served": {
+          gate.window.served(now)
+          gate.sendRate?.succeeded(now)
+          gate.retryBudget?.succeeded()
+          return
+        }
+        case "Refused": {
+          switch (outcome.signal) {
+            case "concurrency":
+              gate.window.refused(gate.inFlight, now)
+              return
+            case "acceleration":
+              gate.window.halve(now)
+              gate.sendRate?.throttled(now)
+              return
+            case "overloaded":
+              gate.sendRate?.throttled(now)
+              gate.retryBudget?.failed()
+              return
+            case "server-error":
+              gate.retryBudget?.failed()
+              return
+            default:
+              return
+          }
+        }
+        case "Unknown": {
+          gate.retryBudget?.failed()
+          return
+        }
+        case "NotSent": {
+          gate.sendRate?.unsent()
+          return
+        }
+      }
+    })
+
+  const releaseLease = (gate: Gate, lease: AdmissionStore.Lease, outcome: Outcome): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      gate.inFlight = Math.max(0, gate.inFlight - 1)
+      const view = yield* store.release(lease, Settlement.settlementOf(settlementOptions, outcome, now)).pipe(
+        Effect.map(Option.some),
+        Effect.catchAll((error) =>
+          Effect.as(Effect.logWarning("Could not settle an admission lease", error), Option.none())
+        )
+      )
+      yield* adapt(gate, outcome, now)
+      if (outcome._tag === "Served" || outcome._tag === "Refused") {
+        yield* rateLimitState.update(gate.pool, outcome.rateLimits)
+      }
+      if (Option.isSome(view)) {
+        gate.lastView = view.value
+        yield* gate.telemetry.released(gate, view.value)
+      }
+      yield* pump(gate)
+    })
+
+  const ticketFor = (
+    gate: Gate,
+    lease: AdmissionStore.Lease,
+    waited: number,
+    reason: WaitReason | undefined
+  ): Effect.Effect<Ticket, never, Scope.Scope> => {
+    let done = false
+    const complete = (outcome: Outcome): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (done) return Effect.void
+        done = true
+        return Effect.uninterruptible(releaseLease(gate, lease, outcome))
+      })
+    // a shared store reclaims leases a crashed process held; this process is alive, so it keeps renewing
+    const renewal = Option.match(store.leaseRenewal, {
+      onNone: () => Effect.void,
+      onSome: (every) =>
+        Effect.forkScoped(Effect.interruptible(
+          store.renew(lease).pipe(
+            Effect.catchAll((error) => Effect.logDebug("Could not renew an admission lease", error)),
+            Effect.delay(every),
+            Effect.forever
+          )
+        ))
+    })
+    return Effect.as(Effect.zipRight(Effect.addFinalizer(() => complete(unknown)), renewal), {
+      pool: gate.pool,
+      lease,
+      waited: Duration.millis(waited),
+      reason: Option.fromNullable(reason),
+      complete
+    })
+  }
+
+  const refuse = (gate: Gate, refusal: Waiters.Refusal): Effect.Effect<never, Failure> =>
+    Effect.zipRight(
+      gate.telemetry.refused("RequestExceedsLimitError"),
+      Effect.fail<Failure>({ ...refusal, pool: gate.pool })
+    )
+
+  const tooLong = (gate: Gate, predicted: number, maxWait: number, reason: WaitReason) =>
+    Effect.zipRight(
+      gate.telemetry.refused("BudgetWaitTooLongError"),
+      Effect.fail<Failure>({
+        _tag: "TooLong",
+        pool: gate.pool,
+        predictedMillis: Math.ceil(predicted),
+        maxWaitMillis: maxWait,
+        reason
+      })
+    )
+
+  const admit = (request: AdmitRequest) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        const gate = gateFor(request.pool)
+        const lane: Lane = request.lane ?? "interactive"
+        const holdBack = holdBackOf(lane)
+        const deadline = request.deadline === undefined ? Infinity : Duration.toMillis(request.deadline)
+        const start = yield* Clock.currentTimeMillis
+        if (gate.queue.isEmpty && !gate.pumping) {
+          const attempt = yield* tryReserve(gate, request.cost, holdBack, start)
+          if (attempt._tag === "Granted") {
+            yield* gate.telemetry.admitted(lane, 0, undefined, false)
+            return yield* ticketFor(gate, attempt.lease, 0, undefined)
+          }
+          if (attempt._tag === "NeverFits") return yield* refuse(gate, attempt)
+          gate.lastBlock = attempt.reason
+        }
+        const predicted = predictWait(gate, request.cost, lane, start)
+        const embargo = Math.max(0, (gate.lastView?.embargoUntil ?? 0) - start)
+        if (embargo > maxServerWaitMillis) {
+          return yield* tooLong(gate, predicted, maxServerWaitMillis, "embargo")
+        }
+        if (predicted > deadline) {
+          return yield* tooLong(gate, predicted, deadline, gate.lastBlock ?? "concurrency")
+        }
+        const waiter: Waiters.Waiter = {
+          cost: request.cost,
+          lane,
+          holdBack,
+          enqueuedAt: start,
+          resume: yield* Deferred.make<AdmissionStore.Lease, Waiters.Refusal>(),
+          state: "waiting",
+          reason: undefined
+        }
+        gate.queue.add(waiter, request.retry === true)
+        yield* gate.telemetry.queueDepth(gate.queue)
+        yield* pump(gate)
+        const leave = Effect.suspend(() => {
+          if (waiter.state === "granted") {
+            // granted as it was interrupted: it was never sent
+            return Effect.flatMap(
+              Deferred.await(waiter.resume),
+              (lease) => releaseLease(gate, lease, notSent)
+            ).pipe(Effect.ignore)
+          }
+          gate.queue.leave(waiter, "gone")
+          return pump(gate)
+        })
+        const awaited = Number.isFinite(deadline)
+          ? Effect.timeoutFail(Deferred.await(waiter.resume), {
+            duration: Duration.millis(Math.max(0, deadline - (yield* Clock.currentTimeMillis) + start)),
+            onTimeout: () => "timeout" as const
+          })
+          : Deferred.await(waiter.resume)
+        const exit = yield* Effect.exit(restore(awaited))
+        if (Exit.isSuccess(exit)) {
+          const now = yield* Clock.currentTimeMillis
+          yield* gate.telemetry.admitted(lane, now - start, waiter.reason, request.retry === true)
+          return yield* ticketFor(gate, exit.value, now - start, waiter.reason)
+        }
+        yield* leave
+        const failure = Cause.failureOption(exit.cause)
+        if (Option.isNone(failure)) return yield* Effect.failCause(Cause.stripFailures(exit.cause))
+        if (failure.value === "timeout") {
+          const now = yield* Clock.currentTimeMillis
+          const predictedMore = predictWait(gate, request.cost, lane, now)
+          return yield* tooLong(gate, now - start + predictedMore, deadline, gate.lastBlock ?? "concurrency")
+        }
+        return yield* refuse(gate, failure.value)
+      })
+    )
+
+  const outputEstimate = (pool: string, maxTokens: number) =>
+    Effect.map(
+      Effect.orElseSucceed(store.outputEstimate(pool), () => Option.none<number>()),
+      (estimate) => Math.max(0, Math.min(maxTokens, Option.getOrElse(estimate, () => maxTokens)))
+    )
+
+  const status = (pool: string) =>
+    Effect.map(store.view(pool), (view): PoolStatus => {
+      const gate = gateFor(pool)
+      return {
+        pool,
+        view,
+        waiting: { interactive: gate.queue.depth("interactive"), batch: gate.queue.depth("batch") },
+        inFlight: gate.inFlight,
+        concurrencyWindow: gate.window.size,
+        sendRate: Option.filter(Option.fromNullable(gate.sendRate), (rate) => rate.enabled).pipe(
+          Option.map((rate) => rate.fillRate)
+        ),
+        retryTokens: Option.map(Option.fromNullable(gate.retryBudget), (budget) => budget.tokens)
+      }
+    })
+
+  return {
+    admit,
+    outputEstimate,
+    retryAllowed: (pool) => Effect.sync(() => gateFor(pool).retryBudget?.allowsRetry ?? true),
+    status
+  }
+}
