@@ -132,8 +132,10 @@ export type Outcome = Data.TaggedEnum<{
   }
   /** Answered with an error: nothing was charged. */
   Refused: { readonly rateLimits: RateLimitHeaders.RateLimitSnapshot; readonly signal: Signal }
-  /** Sent, but no answer (timeout, lost connection, interruption): what it took stays taken. */
+  /** Sent, but no answer (timeout, lost connection): what it took stays taken. */
   Unknown: {}
+  /** The caller gave up (interruption) before an answer: what it took stays taken; says nothing about the API. */
+  Abandoned: {}
   /** Never sent (an open circuit refused it): everything is given back. */
   NotSent: {}
 }>
@@ -146,7 +148,7 @@ export const Outcome = Data.taggedEnum<Outcome>()
 
 /**
  * An admitted request. Tell admission how it ended with `complete`; if the
- * scope closes first, the outcome is `Unknown`.
+ * scope closes first, the outcome is `Abandoned`.
  *
  * @since 0.2.0
  * @category models

@@ -342,6 +342,8 @@ describe("Admission", () => {
       expect(status.view.inFlight).toBe(0)
       expect(status.inFlight).toBe(0)
       expect(status.waiting).toEqual({ interactive: 0, batch: 0 })
+      // an interrupted caller is not a failure of the API: the retry budget is whole
+      expect(status.retryTokens).toEqual(Option.some(10))
       // with nothing in flight for a minute, every bucket is full again: nothing was lost
       yield* TestClock.adjust("2 minutes")
       const rested = yield* admission.status(pool)

@@ -178,6 +178,65 @@ describe("CircuitBreaker", () => {
         expect((yield* breaker.state)._tag).toBe("Open")
       })))
 
+  it.effect("rate-limit 429s do not open the circuit: the API is up and pacing us", () =>
+    withBreaker({ failureThreshold: 2 }, (breaker) =>
+      Effect.gen(function*() {
+        const rateLimited = Effect.flatMap(DateTime.now, (now) =>
+          Effect.fail(
+            new ClaudeError.RateLimitError({
+              status: 429,
+              errorType: "rate_limit_error",
+              message: "slow down",
+              requestId: Option.none(),
+              rateLimits: RateLimitHeaders.decodeAt({ "retry-after": "5" }, now)
+            })
+          ))
+        for (let i = 0; i < 10; i++) yield* Effect.exit(breaker.protect(rateLimited))
+        expect((yield* breaker.state)._tag).toBe("Closed")
+        yield* Effect.exit(breaker.protect(overloaded()))
+        yield* Effect.exit(breaker.protect(overloaded()))
+        expect((yield* breaker.state)._tag).toBe("Open")
+      })))
+
+  it.effect("half-open admits K probes in total, counting calls admitted before the transition", () =>
+    withBreaker({ failureThreshold: 1, cooldown: "1 second", halfOpenProbes: 2 }, (breaker) =>
+      Effect.gen(function*() {
+        // a slow call admitted while closed is still in flight when the circuit half-opens
+        const slow = yield* Effect.fork(breaker.protect(Effect.sleep("10 seconds")))
+        yield* Effect.yieldNow()
+        yield* Effect.exit(breaker.protect(overloaded()))
+        yield* TestClock.adjust("1 second")
+        const reached = yield* Ref.make(0)
+        const probes = yield* Effect.forEach(
+          Array.from({ length: 50 }),
+          () =>
+            Effect.fork(
+              Effect.exit(breaker.protect(Effect.zipRight(Ref.update(reached, (n) => n + 1), Effect.sleep("1 second"))))
+            ),
+          { concurrency: "unbounded" }
+        )
+        yield* Effect.yieldNow()
+        // K = 2, one slot taken by the slow call: one probe
+        expect(yield* Ref.get(reached)).toBe(1)
+        expect((yield* breaker.state)._tag).toBe("HalfOpen")
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.joinAll(probes)
+        expect((yield* breaker.state)._tag).toBe("Closed")
+        yield* TestClock.adjust("10 seconds")
+        yield* Fiber.join(slow)
+      })))
+
+  it.effect("check fails fast while open, without taking a probe slot", () =>
+    withBreaker({ failureThreshold: 1, cooldown: "1 second" }, (breaker) =>
+      Effect.gen(function*() {
+        yield* breaker.check
+        yield* Effect.exit(breaker.protect(overloaded()))
+        expect(tagOf(yield* Effect.exit(breaker.check))).toBe("CircuitOpenError")
+        yield* TestClock.adjust("1 second")
+        yield* breaker.check
+        expect(Exit.isSuccess(yield* Effect.exit(breaker.protect(Effect.void)))).toBe(true)
+      })))
+
   it.effect("layerDisabled lets everything through and stays closed", () =>
     Effect.gen(function*() {
       const breaker = yield* CircuitBreaker.CircuitBreaker

@@ -55,7 +55,7 @@ export interface Gates {
 }
 
 const notSent: Outcome = { _tag: "NotSent" } as Outcome
-const unknown: Outcome = { _tag: "Unknown" } as Outcome
+const abandoned: Outcome = { _tag: "Abandoned" } as Outcome
 
 interface Gate {
   readonly pool: string
@@ -270,6 +270,8 @@ export const make = (
               return
           }
         }
+        case "Abandoned":
+          return
         case "Unknown": {
           gate.retryBudget?.failed()
           return
@@ -327,7 +329,7 @@ export const make = (
           )
         ))
     })
-    return Effect.as(Effect.zipRight(Effect.addFinalizer(() => complete(unknown)), renewal), {
+    return Effect.as(Effect.zipRight(Effect.addFinalizer(() => complete(abandoned)), renewal), {
       pool: gate.pool,
       lease,
       waited: Duration.millis(waited),

@@ -82,6 +82,7 @@ export const settlementOf = (options: SettlementOptions, outcome: Outcome, now: 
         outputTokens: undefined
       }
     case "Unknown":
+    case "Abandoned":
       return { charged: undefined, observation: undefined, outputTokens: undefined }
     case "NotSent":
       return { charged: nothingCharged, observation: undefined, outputTokens: undefined }
