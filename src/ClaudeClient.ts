@@ -378,7 +378,7 @@ export const config: Config.Config<Options> = Config.all({
         onNone: () => Either.right(Option.none<string>()),
         onSome: (url) =>
           Either.mapBoth(parseBaseUrl(url), {
-            onLeft: (error) => ConfigError.InvalidData(["ANTHROPIC_BASE_URL"], error.message),
+            onLeft: (error) => ConfigError.InvalidData(["ANTHROPIC_BASE_URL"], `not a valid base URL: ${error.reason}`),
             onRight: () => Option.some(url)
           })
       })
@@ -422,7 +422,7 @@ export const layerConfigWith = (
       retry: overrides.retry === false ? false : { ...overrides.retry, ...(fromEnv.retry || {}) }
     }).pipe(
       // ANTHROPIC_BASE_URL was checked by `config`: this one is the override's
-      Layer.mapError((error) => ConfigError.InvalidData(["baseUrl"], error.message))
+      Layer.mapError((error) => ConfigError.InvalidData(["baseUrl"], `not a valid base URL: ${error.reason}`))
     )))
 
 /**
