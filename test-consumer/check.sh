@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 version=$(node -p 'require("../package.json").version')
 rm -rf .pack node_modules/claude-rate-limiter src/readme-example.ts
 mkdir -p .pack node_modules
-(cd .. && npm pack --pack-destination test-consumer/.pack >/dev/null)
+(cd .. && npm pack --loglevel=warn --pack-destination test-consumer/.pack >/dev/null)
 tar -xzf ".pack/claude-rate-limiter-${version}.tgz" -C .pack
 mv .pack/package node_modules/claude-rate-limiter
 rm -rf .pack
