@@ -554,7 +554,7 @@ export const config: Config.Config<Options> = Config.all({
         onNone: () => Either.right(Option.none<string>()),
         onSome: (url) =>
           Either.mapBoth(parseBaseUrl(url), {
-            onLeft: (error) => ConfigError.InvalidData(["ANTHROPIC_BASE_URL"], error.message),
+            onLeft: (error) => ConfigError.InvalidData(["ANTHROPIC_BASE_URL"], `not a valid base URL: ${error.reason}`),
             onRight: () => Option.some(url)
           })
       })
@@ -599,7 +599,9 @@ export const layerConfigWith = (
     }).pipe(
       // ANTHROPIC_BASE_URL was checked by `config`: this one is the override's
       Layer.mapError((error) =>
-        error._tag === "InvalidBaseUrlError" ? ConfigError.InvalidData(["baseUrl"], error.message) : error
+        error._tag === "InvalidBaseUrlError"
+          ? ConfigError.InvalidData(["baseUrl"], `not a valid base URL: ${error.reason}`)
+          : error
       )
     )))
 

@@ -4,11 +4,15 @@
  * typed {@link RateLimitSnapshot}, and derives the wait the server asks for.
  *
  * Decoding never fails: a header whose value cannot be trusted (negative,
- * not a number, a garbage date, an implausibly large wait) decodes as absent,
- * is listed in {@link RateLimitSnapshot.malformed}, and is logged as a warning
+ * not a number, a garbage date, not even a string) decodes as absent, is
+ * listed in {@link RateLimitSnapshot.malformed}, and is logged as a warning
  * naming the header the first time it is seen (later sightings log at debug
  * level, so a proxy that mangles one header on every response cannot flood
- * the logs).
+ * the logs). A wait beyond {@link maxPlausibleWait} (a `retry-after`, or a
+ * bucket reset that far ahead) is *not* absent: it is kept as given
+ * (`Duration.infinity` when the number overflows), listed in
+ * {@link RateLimitSnapshot.tooLong} and logged the same way, so that every
+ * consumer sees a wait that is too long and can fail fast.
  *
  * @since 0.1.0
  */
@@ -22,12 +26,15 @@ import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as ErrorText from "./internal/errorText.js"
 import * as HeaderValues from "./internal/headerValues.js"
 
 /**
- * The longest wait a `retry-after` or `retry-after-ms` header may plausibly
- * ask for. Anthropic's limits are per minute; a value beyond a day is a broken
- * header, not advice, and decodes as absent.
+ * The longest wait a `retry-after` or `retry-after-ms` header (or a bucket's
+ * reset) may plausibly ask for. Anthropic's limits are per minute; a wait
+ * beyond a day is kept but listed in {@link RateLimitSnapshot.tooLong}: not
+ * advice to sleep on, but not "no wait" either (retrying sooner is what a
+ * broken header must not cause).
  *
  * @since 0.1.0
  * @category constants
@@ -113,7 +120,9 @@ const bucketHeaderPrefix: Record<BucketName, string> = {
  * - `retryAfter` / `retryAfterMs` are the waits as given, measured from
  *   `receivedAt` (an HTTP-date in `retry-after` is converted at decode time).
  * - `shouldRetry` is `x-should-retry`, which overrides the status code.
- * - `malformed` names the headers that were present but unusable.
+ * - `malformed` names the headers that were present but unusable (absent here).
+ * - `tooLong` names the headers whose wait is beyond {@link maxPlausibleWait}
+ *   (`retry-after`, `retry-after-ms`, a bucket's `-reset`): kept as given.
  *
  * @since 0.1.0
  * @category models
@@ -130,7 +139,9 @@ export class RateLimitSnapshot extends Schema.Class<RateLimitSnapshot>("RateLimi
   shouldRetry: Schema.OptionFromSelf(Schema.Boolean),
   requestId: Schema.OptionFromSelf(Schema.String),
   receivedAt: Schema.DateTimeUtcFromSelf,
-  malformed: Schema.Array(Schema.String)
+  malformed: Schema.Array(Schema.String),
+  /** @since 0.2.0 */
+  tooLong: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
 }) {
   /**
    * A snapshot of a response that carried no rate-limit information at all
@@ -151,7 +162,8 @@ export class RateLimitSnapshot extends Schema.Class<RateLimitSnapshot>("RateLimi
       shouldRetry: Option.none(),
       requestId: Option.none(),
       receivedAt,
-      malformed: []
+      malformed: [],
+      tooLong: []
     }, true)
   }
 
@@ -165,31 +177,40 @@ export class RateLimitSnapshot extends Schema.Class<RateLimitSnapshot>("RateLimi
   }
 }
 
-type HeaderLookup = (name: string) => Option.Option<string>
+// Values are `unknown`: a plain record from JavaScript may hold numbers, objects, anything.
+type HeaderLookup = (name: string) => Option.Option<unknown>
 
 interface Decoding {
   readonly malformed: Array<string>
+  readonly tooLong: Array<string>
   readonly read: <A>(name: string, decoder: (raw: string) => Option.Option<A>) => Option.Option<A>
 }
 
 const decoding = (lookup: HeaderLookup): Decoding => {
   const malformed: Array<string> = []
+  const tooLong: Array<string> = []
   return {
     malformed,
+    tooLong,
     read: (name, decoder) =>
       Option.flatMap(lookup(name), (raw) => {
-        const decoded = decoder(raw)
+        const decoded = typeof raw === "string" ? decoder(raw) : Option.none()
         if (Option.isNone(decoded)) malformed.push(name)
         return decoded
       })
   }
 }
 
-const decodeBucket = (decoding: Decoding, name: BucketName): BucketSnapshot => {
+const beyondCap = (wait: Duration.Duration): boolean => Duration.greaterThan(wait, maxPlausibleWait)
+
+const decodeBucket = (decoding: Decoding, name: BucketName, now: DateTime.Utc): BucketSnapshot => {
   const prefix = bucketHeaderPrefix[name]
   const limit = decoding.read(`${prefix}-limit`, HeaderValues.integer)
   const remaining = decoding.read(`${prefix}-remaining`, HeaderValues.integer)
   const reset = decoding.read(`${prefix}-reset`, HeaderValues.rfc3339)
+  if (Option.exists(reset, (at) => beyondCap(Duration.millis(DateTime.distance(now, at))))) {
+    decoding.tooLong.push(`${prefix}-reset`)
+  }
   if (Option.isNone(limit) && Option.isNone(remaining) && Option.isNone(reset)) {
     return BucketSnapshot.empty
   }
@@ -197,9 +218,19 @@ const decodeBucket = (decoding: Decoding, name: BucketName): BucketSnapshot => {
   return new BucketSnapshot({ limit, remaining, reset }, true)
 }
 
+const toHeaders = (input: Headers.Input): Headers.Headers => {
+  // `null`, a number or a record whose values throw when read: no headers, rather than a defect
+  if (typeof input !== "object" || input === null) return Headers.empty
+  try {
+    return Headers.fromInput(input)
+  } catch {
+    return Headers.empty
+  }
+}
+
 const toLookup = (input: Headers.Input): HeaderLookup => {
-  const headers = Headers.fromInput(input)
-  return (name) => Headers.get(headers, name)
+  const headers = toHeaders(input)
+  return (name) => Object.hasOwn(headers, name) ? Option.some<unknown>(headers[name]) : Option.none()
 }
 
 /**
@@ -212,10 +243,12 @@ const toLookup = (input: Headers.Input): HeaderLookup => {
 export const decodeAt = (headers: Headers.Input, now: DateTime.Utc): RateLimitSnapshot => {
   const reading = decoding(toLookup(headers))
   const buckets = Object.fromEntries(
-    bucketNames.map((name) => [name, decodeBucket(reading, name)] as const)
+    bucketNames.map((name) => [name, decodeBucket(reading, name, now)] as const)
   ) as Record<BucketName, BucketSnapshot>
-  const retryAfter = reading.read("retry-after", HeaderValues.retryAfterAt(now, maxPlausibleWait))
-  const retryAfterMs = reading.read("retry-after-ms", HeaderValues.millis(maxPlausibleWait))
+  const retryAfter = reading.read("retry-after", HeaderValues.retryAfterAt(now))
+  const retryAfterMs = reading.read("retry-after-ms", HeaderValues.millis)
+  if (Option.exists(retryAfter, beyondCap)) reading.tooLong.push("retry-after")
+  if (Option.exists(retryAfterMs, beyondCap)) reading.tooLong.push("retry-after-ms")
   const shouldRetry = reading.read("x-should-retry", HeaderValues.boolean)
   const requestId = reading.read("request-id", HeaderValues.requestId)
   return new RateLimitSnapshot({
@@ -225,12 +258,14 @@ export const decodeAt = (headers: Headers.Input, now: DateTime.Utc): RateLimitSn
     shouldRetry,
     requestId,
     receivedAt: now,
-    malformed: reading.malformed
+    malformed: reading.malformed,
+    tooLong: reading.tooLong
   }, true)
 }
 
 /**
- * The header names that have already been warned about. Shared by every fiber
+ * The header names that have already been warned about (malformed ones by
+ * name, too-long ones as `"<name> (too long)"`). Shared by every fiber
  * unless a fiber sets its own (tests do, with `Effect.locally`).
  *
  * @since 0.1.0
@@ -241,27 +276,54 @@ export const currentWarnedHeaders: FiberRef.FiberRef<Set<string>> = globalValue(
   () => FiberRef.unsafeMake<Set<string>>(new Set())
 )
 
-const logMalformed = (snapshot: RateLimitSnapshot, headers: Headers.Input): Effect.Effect<void> =>
-  Arr.isEmptyReadonlyArray(snapshot.malformed) ? Effect.void : Effect.flatMap(
-    FiberRef.get(currentWarnedHeaders),
-    (warned) => {
-      const lookup = toLookup(headers)
-      return Effect.forEach(snapshot.malformed, (name) => {
-        const firstTime = !warned.has(name)
-        warned.add(name)
-        const message = `Ignoring malformed rate-limit header ${name}`
-        const annotations = {
+// Server-controlled text, never a secret of ours (anything shaped like a key is scrubbed all the same),
+// shortened so that logs stay bounded; a value that is not a string is described, not read.
+const shownValue = (value: unknown): string =>
+  typeof value === "string" ? ErrorText.excerpt(ErrorText.scrub(value), 80) : `(not a string: ${typeof value})`
+
+const logOnce = (
+  warned: Set<string>,
+  key: string,
+  message: string,
+  annotations: Record<string, unknown>
+): Effect.Effect<void> => {
+  const firstTime = !warned.has(key)
+  warned.add(key)
+  return (firstTime ? Effect.logWarning(message) : Effect.logDebug(message)).pipe(Effect.annotateLogs(annotations))
+}
+
+const logUnusable = (snapshot: RateLimitSnapshot, headers: Headers.Input): Effect.Effect<void> =>
+  Arr.isEmptyReadonlyArray(snapshot.malformed) && Arr.isEmptyReadonlyArray(snapshot.tooLong)
+    ? Effect.void
+    : Effect.flatMap(
+      FiberRef.get(currentWarnedHeaders),
+      (warned) => {
+        const lookup = toLookup(headers)
+        const annotations = (name: string) => ({
           header: name,
-          // the value is server-controlled text, never a secret; truncated so logs stay bounded
-          value: Option.getOrElse(Option.map(lookup(name), (value) => value.slice(0, 80)), () => ""),
+          value: Option.getOrElse(Option.map(lookup(name), shownValue), () => ""),
           requestId: Option.getOrUndefined(snapshot.requestId)
-        }
-        return (firstTime ? Effect.logWarning(message) : Effect.logDebug(message)).pipe(
-          Effect.annotateLogs(annotations)
+        })
+        return Effect.zipRight(
+          Effect.forEach(
+            snapshot.malformed,
+            (name) => logOnce(warned, name, `Ignoring malformed rate-limit header ${name}`, annotations(name)),
+            { discard: true }
+          ),
+          Effect.forEach(
+            snapshot.tooLong,
+            (name) =>
+              logOnce(
+                warned,
+                `${name} (too long)`,
+                `Rate-limit header ${name} asks for a wait longer than ${Duration.format(maxPlausibleWait)}`,
+                annotations(name)
+              ),
+            { discard: true }
+          )
         )
-      }, { discard: true })
-    }
-  )
+      }
+    )
 
 /**
  * Decodes the rate-limit headers of a response, from a `Headers` value or a
@@ -286,7 +348,7 @@ const logMalformed = (snapshot: RateLimitSnapshot, headers: Headers.Input): Effe
 export const decode = (headers: Headers.Input): Effect.Effect<RateLimitSnapshot> =>
   Effect.flatMap(Clock.currentTimeMillis, (millis) => {
     const snapshot = decodeAt(headers, DateTime.unsafeMake(millis))
-    return Effect.as(logMalformed(snapshot, headers), snapshot)
+    return Effect.as(logUnusable(snapshot, headers), snapshot)
   })
 
 /**

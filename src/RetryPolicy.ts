@@ -59,7 +59,10 @@ export interface Options {
   readonly jitter?: Jitter | undefined
   /** Upper bound of the random spread added to server-given waits. Default 500 ms. */
   readonly headerJitter?: Duration.DurationInput | undefined
-  /** Cap on any server-given wait; a longer one fails fast. Default 5 minutes. */
+  /**
+   * Cap on any server-given wait; a longer one fails fast with `RetryWaitTooLongError`. Default 5 minutes.
+   * A header beyond `RateLimitHeaders.maxPlausibleWait` (or too large to represent) is such a wait too.
+   */
   readonly maxHeaderWait?: Duration.DurationInput | undefined
   /** Which errors are retried. Default `ClaudeError.isRetryable`. */
   readonly isRetryable?: ((error: unknown) => boolean) | undefined
@@ -334,7 +337,8 @@ export class RetryWaitTooLongError<E = unknown> extends Data.TaggedError("RetryW
   readonly lastError: E
 }> {
   override get message(): string {
-    return `The server asked to wait ${Duration.format(this.wait)} (${this.rule}), more than the allowed ${
+    const wait = Duration.isFinite(this.wait) ? Duration.format(this.wait) : "longer than can be represented"
+    return `The server asked to wait ${wait} (${this.rule}), more than the allowed ${
       Duration.format(this.maxWait)
     }; last error: ${describe(this.lastError)}`
   }

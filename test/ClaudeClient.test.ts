@@ -161,6 +161,23 @@ describe("ClaudeClient pipeline timelines (TestClock, Random.fixed)", () => {
       Effect.provide(layer([Scripted.error(429, "rate_limit_error", { headers: { "retry-after": "3600" } })]))
     ))
 
+  it.effect("retry-after: 999999 (beyond the plausibility cap): one send, RetryWaitTooLongError, the circuit stays closed", () =>
+    Effect.gen(function*() {
+      const { exit, times } = yield* runTimeline()
+      expect(times).toEqual([0])
+      const error = failureOf(exit) as RetryPolicy.RetryWaitTooLongError
+      expect(error._tag).toBe("RetryWaitTooLongError")
+      expect(error.wait).toEqual(Duration.seconds(999_999))
+      expect(error.rule).toBe("retry-after")
+      const breaker = yield* CircuitBreaker.CircuitBreaker
+      expect((yield* breaker.state)._tag).toBe("Closed")
+    }).pipe(
+      Effect.provide(layer([Scripted.error(429, "rate_limit_error", { headers: { "retry-after": "999999" } })], {
+        breaker: { failureThreshold: 2 }
+      })),
+      Effect.withRandomFixed([0.5])
+    ))
+
   it.effect("x-should-retry overrides the status both ways", () =>
     Effect.gen(function*() {
       const { exit, times } = yield* runTimeline()

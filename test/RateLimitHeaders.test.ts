@@ -82,7 +82,7 @@ describe("RateLimitHeaders.decode", () => {
       "anthropic-ratelimit-tokens-remaining": "99999999999999999999",
       "anthropic-ratelimit-tokens-reset": "2026-13-45T99:00:00Z",
       "anthropic-ratelimit-input-tokens-remaining": "",
-      "retry-after": "86401",
+      "retry-after": "-3",
       "retry-after-ms": "Infinity",
       "x-should-retry": "yes",
       "request-id": "   "
@@ -109,11 +109,84 @@ describe("RateLimitHeaders.decode", () => {
     ])
   })
 
-  it("an HTTP-date more than a day ahead is implausible and decodes as absent", () => {
-    const snapshot = RateLimitHeaders.decodeAt({ "retry-after": "Tue, 24 Nov 2026 10:00:00 GMT" }, now)
-    expect(snapshot.retryAfter).toEqual(Option.none())
-    expect(snapshot.malformed).toEqual(["retry-after"])
+  it("a wait beyond a day is too long, not absent: kept as given and listed in tooLong", () => {
+    const seconds = RateLimitHeaders.decodeAt({ "retry-after": "999999" }, now)
+    expect(seconds.retryAfter).toEqual(Option.some(Duration.seconds(999_999)))
+    expect(seconds.tooLong).toEqual(["retry-after"])
+    expect(seconds.malformed).toEqual([])
+    expect(RateLimitHeaders.retryDelay(seconds, now)).toEqual(Option.some(Duration.seconds(999_999)))
+    const date = RateLimitHeaders.decodeAt({ "retry-after": "Tue, 24 Nov 2026 10:00:00 GMT" }, now)
+    expect(date.retryAfter).toEqual(Option.some(Duration.days(2)))
+    expect(date.tooLong).toEqual(["retry-after"])
+    // so many digits that the number overflows: an infinite wait, still too long rather than absent
+    const overflow = RateLimitHeaders.decodeAt({ "retry-after-ms": "9".repeat(400) }, now)
+    expect(overflow.retryAfterMs).toEqual(Option.some(Duration.infinity))
+    expect(overflow.tooLong).toEqual(["retry-after-ms"])
+    expect(RateLimitHeaders.retryDelay(overflow, DateTime.add(now, { seconds: 5 }))).toEqual(
+      Option.some(Duration.infinity)
+    )
+    // exactly a day is still plausible
+    expect(RateLimitHeaders.decodeAt({ "retry-after": "86400" }, now).tooLong).toEqual([])
   })
+
+  it("a bucket reset more than a day ahead is flagged the same way, and is the wait if the bucket is exhausted", () => {
+    const snapshot = RateLimitHeaders.decodeAt({
+      "anthropic-ratelimit-input-tokens-remaining": "0",
+      "anthropic-ratelimit-input-tokens-reset": "2026-12-22T10:00:00Z",
+      "anthropic-ratelimit-requests-reset": "2026-11-22T10:00:30Z"
+    }, now)
+    expect(snapshot.tooLong).toEqual(["anthropic-ratelimit-input-tokens-reset"])
+    expect(snapshot.inputTokens.reset).toEqual(at("2026-12-22T10:00:00Z"))
+    expect(RateLimitHeaders.retryDelay(snapshot, now)).toEqual(Option.some(Duration.days(30)))
+  })
+
+  it.effect("a too-long wait is logged as a warning naming the header the first time, then at debug level", () =>
+    Effect.gen(function*() {
+      const [, logs] = yield* captureLogs(Effect.gen(function*() {
+        yield* RateLimitHeaders.decode({ "retry-after": "999999", "request-id": "req_9" })
+        yield* RateLimitHeaders.decode({ "retry-after": "888888" })
+      }))
+      const lines = logs.filter((line) => line.message.includes("longer than"))
+      expect(lines.map((line) => line.level)).toEqual(["WARN", "DEBUG"])
+      expect(lines[0]?.message).toBe("Rate-limit header retry-after asks for a wait longer than 1d")
+      expect(lines[0]?.annotations).toMatchObject({ header: "retry-after", value: "999999", requestId: "req_9" })
+    }).pipe(Effect.locally(RateLimitHeaders.currentWarnedHeaders, new Set())))
+
+  it.effect("values that are not strings (a plain record from JavaScript) are malformed, never a defect", () =>
+    Effect.gen(function*() {
+      const hostile = {
+        "retry-after": 5,
+        "anthropic-ratelimit-requests-remaining": { value: "3" },
+        "anthropic-ratelimit-requests-limit": "50",
+        "x-should-retry": true,
+        "request-id": Symbol("id")
+      } as unknown as Record<string, string>
+      const [snapshot, logs] = yield* captureLogs(RateLimitHeaders.decode(hostile))
+      expect(snapshot.retryAfter).toEqual(Option.none())
+      expect(snapshot.requests.limit).toEqual(Option.some(50))
+      expect([...snapshot.malformed].sort()).toEqual([
+        "anthropic-ratelimit-requests-remaining",
+        "request-id",
+        "retry-after",
+        "x-should-retry"
+      ])
+      expect(logs.find((line) => line.annotations["header"] === "retry-after")?.annotations["value"]).toBe(
+        "(not a string: number)"
+      )
+      for (const nothing of [null, undefined, 42] as unknown as Array<Record<string, string>>) {
+        expect((yield* RateLimitHeaders.decode(nothing)).malformed).toEqual([])
+      }
+    }).pipe(Effect.locally(RateLimitHeaders.currentWarnedHeaders, new Set())))
+
+  it.effect("a logged header value is bounded and scrubbed of anything shaped like an API key", () =>
+    Effect.gen(function*() {
+      const [, logs] = yield* captureLogs(
+        RateLimitHeaders.decode({ "retry-after": `echo x-api-key: sk-ant-api03-LEAKED ${"z".repeat(500)}` })
+      )
+      const value = String(logs[0]?.annotations["value"])
+      expect(value).not.toContain("LEAKED")
+      expect(value.length).toBeLessThanOrEqual(81)
+    }).pipe(Effect.locally(RateLimitHeaders.currentWarnedHeaders, new Set())))
 
   it.effect("a malformed header is logged as a warning naming it the first time, then at debug level", () =>
     Effect.gen(function*() {
@@ -136,7 +209,12 @@ describe("RateLimitHeaders.decode", () => {
     ([headers]) =>
       Effect.gen(function*() {
         const snapshot = yield* RateLimitHeaders.decode(headers)
-        expect(snapshot.malformed.length).toBeLessThanOrEqual(Object.keys(headers).length)
+        expect(snapshot.malformed.length + snapshot.tooLong.length).toBeLessThanOrEqual(Object.keys(headers).length)
+        // waits from headers are finite-or-infinity, never negative or NaN
+        for (const when of [now, DateTime.add(now, { minutes: 5 })]) {
+          const wait = RateLimitHeaders.retryDelay(snapshot, when)
+          if (Option.isSome(wait)) expect(Duration.toMillis(wait.value) >= 0).toBe(true)
+        }
         for (const name of RateLimitHeaders.bucketNames) {
           for (const value of [snapshot[name].limit, snapshot[name].remaining]) {
             if (Option.isSome(value)) expect(Number.isSafeInteger(value.value) && value.value >= 0).toBe(true)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Fiber, Layer, TestClock } from "effect"
+import { ConfigProvider, Duration, Effect, Fiber, Layer, TestClock } from "effect"
 import { ClaudeClient, Messages } from "../src/index.js"
 import { ScriptedHttpClient } from "../src/testing/index.js"
 import { captureLogs } from "./support/logs.js"
@@ -14,7 +14,10 @@ const program = Effect.gen(function*() {
   })
   yield* Effect.log(Messages.text(message))
 }).pipe(
-  Effect.catchTag("MaxRetriesExceededError", (e) => Effect.logError(`gave up after ${e.attempts} attempts`))
+  Effect.catchTags({
+    MaxRetriesExceededError: (e) => Effect.logError(`gave up after ${e.attempts} attempts`),
+    RetryWaitTooLongError: (e) => Effect.logError(`the API asked to wait ${Duration.format(e.wait)}`)
+  })
 )
 
 const env = ConfigProvider.fromMap(new Map([["ANTHROPIC_API_KEY", "sk-ant-readme"]]))
@@ -55,4 +58,23 @@ describe("README example", () => {
         ["ANTHROPIC_MAX_RETRIES", "2"]
       ])
     ))))
+
+  it.effect("a retry-after of 999999 s is caught as RetryWaitTooLongError after one send", () =>
+    Effect.gen(function*() {
+      const MainLive = ClaudeClient.layerConfig.pipe(
+        Layer.provideMerge(ScriptedHttpClient.layer([
+          ScriptedHttpClient.error(429, "rate_limit_error", { headers: { "retry-after": "999999" } })
+        ]))
+      )
+      const [sends, logs] = yield* captureLogs(Effect.gen(function*() {
+        const fiber = yield* Effect.fork(program.pipe(
+          Effect.zipRight(Effect.flatMap(ScriptedHttpClient.ScriptedHttpClient, (recorder) => recorder.sendTimes)),
+          Effect.provide(MainLive)
+        ))
+        yield* TestClock.adjust("10 minutes")
+        return yield* Fiber.join(fiber)
+      }))
+      expect(sends).toEqual([0])
+      expect(logs.map((line) => line.message)).toContain("the API asked to wait 11d 13h 46m 39s")
+    }).pipe(Effect.withConfigProvider(env)))
 })

@@ -145,7 +145,13 @@ describe("RetryPolicy", () => {
         MetricLabel.make("error", "RateLimitError"),
         MetricLabel.make("rule", "retry-after")
       ])
+      const waits = Metric.taggedWithLabels(RetryPolicy.retryWaitSeconds, [
+        MetricLabel.make("error", "RateLimitError"),
+        MetricLabel.make("rule", "retry-after")
+      ])
+      // both metrics are process-global and other tests feed them: assert what this test adds
       const before = (yield* Metric.value(retries)).count
+      const waitsBefore = yield* Metric.value(waits)
       const [, logs] = yield* captureLogs(Effect.gen(function*() {
         const { attempt } = yield* scripted([
           (now) => rateLimitError({ "retry-after": "4", "request-id": "req_7" }, now)
@@ -167,11 +173,9 @@ describe("RetryPolicy", () => {
         requestId: "req_7"
       })
       expect((yield* Metric.value(retries)).count - before).toBe(1)
-      const waits = yield* Metric.value(Metric.taggedWithLabels(RetryPolicy.retryWaitSeconds, [
-        MetricLabel.make("error", "RateLimitError"),
-        MetricLabel.make("rule", "retry-after")
-      ]))
-      expect(waits.count).toBeGreaterThanOrEqual(1)
+      const waitsAfter = yield* Metric.value(waits)
+      expect(waitsAfter.count - waitsBefore.count).toBe(1)
+      expect(waitsAfter.sum - waitsBefore.sum).toBeCloseTo(4.25, 9)
     }).pipe(Effect.withRandomFixed([0.5])))
 
   it.effect("header waits get their own jitter; maxHeaderWait bounds them, backoff waits are bounded by maxDelay", () =>
@@ -189,6 +193,25 @@ describe("RetryPolicy", () => {
       expect((error as RetryPolicy.RetryWaitTooLongError).wait).toEqual(Duration.seconds(31))
       expect((error as RetryPolicy.RetryWaitTooLongError).message).toContain("31s")
     }).pipe(Effect.withRandomFixed([0.8])))
+
+  it.effect("a retry-after beyond the plausibility cap is a wait too long, not no wait: one attempt, RetryWaitTooLongError", () =>
+    Effect.gen(function*() {
+      for (
+        const [headers, wait] of [
+          [{ "retry-after": "999999" }, Duration.seconds(999_999)],
+          [{ "retry-after-ms": "9".repeat(400) }, Duration.infinity]
+        ] as const
+      ) {
+        const { attempt, attempts } = yield* scripted([(now) => rateLimitError(headers, now)])
+        const fiber = yield* Effect.fork(attempt.pipe(RetryPolicy.retry()))
+        yield* TestClock.adjust("1 hour")
+        const error = yield* Effect.flip(Fiber.join(fiber))
+        expect(yield* Ref.get(attempts)).toHaveLength(1)
+        expect(error).toBeInstanceOf(RetryPolicy.RetryWaitTooLongError)
+        expect(error).toMatchObject({ attempts: 1, wait, maxWait: Duration.minutes(5) })
+        expect(error.message).toContain(Duration.isFinite(wait) ? "11d 13h 46m 39s" : "longer than can be represented")
+      }
+    }).pipe(Effect.withRandomFixed([0.5])))
 
   it.effect("retryOnOpenCircuit: an open circuit is waited out (its remaining time), not failed; off by default", () =>
     Effect.gen(function*() {

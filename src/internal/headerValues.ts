@@ -1,7 +1,10 @@
 /**
  * Decoders of single rate-limit header values, each an `effect/Schema`
  * compiled once (every response of every request goes through them). A
- * decoder answers `None` for a value that cannot be trusted.
+ * decoder answers `None` for a value that cannot be trusted. Waits are
+ * decoded whatever their size (`Duration.infinity` when the number
+ * overflows): whether a wait is too long is for the caller to say, and a
+ * wait too long is not the same as no wait.
  *
  * @internal
  */
@@ -22,10 +25,11 @@ const Rfc3339Header = Schema.compose(
   Schema.DateTimeUtc
 )
 
+// Digits only, so never negative or NaN; so many digits that the number overflows is Infinity, on purpose.
 const NonNegativeNumberHeader = Schema.compose(
   Schema.String.pipe(Schema.pattern(/^\s*\d+(\.\d+)?\s*$/)),
   Schema.NumberFromString
-).pipe(Schema.finite())
+)
 
 // RFC 9110 IMF-fixdate, e.g. "Wed, 21 Oct 2015 07:28:00 GMT"
 const HttpDateHeader = Schema.transformOrFail(
@@ -68,31 +72,25 @@ export const integer = valid(decodeInteger)
 /** @internal */
 export const rfc3339 = valid(decodeRfc3339)
 
-// A wait at most `max`: a longer one is a broken header, not advice.
-const waitAtMost = (max: Duration.Duration) => (wait: Duration.Duration): Option.Option<Duration.Duration> =>
-  Duration.lessThanOrEqualTo(wait, max) ? Option.some(wait) : Option.none()
-
 /**
  * `retry-after`: seconds, else an HTTP-date measured from `now` (one in the
- * past means no wait); either way at most `max`.
+ * past means no wait).
  *
  * @internal
  */
-export const retryAfterAt =
-  (now: DateTime.Utc, max: Duration.Duration) => (raw: string): Option.Option<Duration.Duration> => {
-    const seconds = Either.getRight(decodeNonNegative(raw))
-    const wait = Option.isSome(seconds)
-      ? Option.some(Duration.seconds(seconds.value))
-      : Option.map(
-        Either.getRight(decodeHttpDate(raw)),
-        (date) => Duration.millis(Math.max(0, DateTime.distance(now, date)))
-      )
-    return Option.flatMap(wait, waitAtMost(max))
-  }
+export const retryAfterAt = (now: DateTime.Utc) => (raw: string): Option.Option<Duration.Duration> => {
+  const seconds = Either.getRight(decodeNonNegative(raw))
+  return Option.isSome(seconds)
+    ? Option.some(Duration.seconds(seconds.value))
+    : Option.map(
+      Either.getRight(decodeHttpDate(raw)),
+      (date) => Duration.millis(Math.max(0, DateTime.distance(now, date)))
+    )
+}
 
-/** `retry-after-ms`, at most `max`. @internal */
-export const millis = (max: Duration.Duration) => (raw: string): Option.Option<Duration.Duration> =>
-  Option.flatMap(Option.map(Either.getRight(decodeNonNegative(raw)), Duration.millis), waitAtMost(max))
+/** `retry-after-ms`. @internal */
+export const millis = (raw: string): Option.Option<Duration.Duration> =>
+  Option.map(Either.getRight(decodeNonNegative(raw)), Duration.millis)
 
 /** @internal */
 export const boolean = valid(decodeBoolean)

@@ -1,0 +1,32 @@
+import * as HttpClient from "@effect/platform/HttpClient"
+import { Effect, Fiber, Layer, Redacted } from "effect"
+import * as ClaudeClient from "../src/ClaudeClient.js"
+
+const gc = (globalThis as any).gc as () => void
+const n = Number(process.env.N ?? 10_000)
+const never = Layer.succeed(HttpClient.HttpClient, HttpClient.make(() => Effect.never))
+const params = { model: "claude-sonnet-4-6", max_tokens: 256, messages: [{ role: "user" as const, content: "hi" }] }
+const retry = process.env.RETRY === "0" ? false : {}
+const tracer = process.env.TRACER !== "0"
+
+Effect.runPromise(Effect.gen(function*() {
+  const client = yield* ClaudeClient.ClaudeClient
+  const first = yield* Effect.fork(client.createMessage(params))
+  yield* Effect.sleep("10 millis")
+  gc(); gc()
+  const before = process.memoryUsage().heapUsed
+  const fibers = yield* Effect.forEach(Array.from({ length: n }), () => Effect.fork(client.createMessage(params)))
+  yield* Effect.sleep("200 millis")
+  gc(); gc()
+  const after = process.memoryUsage().heapUsed
+  console.log(`retry=${JSON.stringify(retry)} tracer=${tracer}: ${((after - before) / n).toFixed(0)} bytes each`)
+  yield* Fiber.interruptAll([first, ...fibers])
+}).pipe(
+  Effect.provide(ClaudeClient.layer({
+    apiKey: Redacted.make("k"),
+    retry,
+    admission: { limits: { "claude-sonnet-4.x": { requestsPerMinute: 1 } } }
+  }).pipe(Layer.provide(never))),
+  Effect.withTracerEnabled(tracer),
+  Effect.scoped
+))
