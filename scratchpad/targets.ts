@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import * as Run from "../src/cli/Run.js"
 
 const bound = (report: any, limits: { rpm: number; itpm: number; otpm: number }) => {
-  const s = report.simulator
+  const s = report.simulator!
   const minutes = Math.max(
     (report.succeeded - limits.rpm) / limits.rpm,
     (s.inputTokens - limits.itpm) / limits.itpm,
@@ -48,7 +48,7 @@ const run = (name: string, concurrency: number, extra: Partial<Run.Options> = {}
       } 429s ${report.rateLimitedResponses} other ${report.otherErrorResponses} wall ${
         report.wallSeconds.toFixed(0)
       }s bound ${lb.toFixed(0)}s ratio ${(report.wallSeconds / lb).toFixed(3)} sim429 ${
-        JSON.stringify(report.simulator.rateLimited)
+        JSON.stringify(report.simulator?.rateLimited)
       } real ${((Date.now() - started) / 1000).toFixed(1)}s`
     )
   })

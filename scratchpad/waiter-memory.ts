@@ -8,24 +8,30 @@ const n = Number(process.env.N ?? 10_000)
 const never = Layer.succeed(HttpClient.HttpClient, HttpClient.make(() => Effect.never))
 const params = { model: "claude-sonnet-4-6", max_tokens: 256, messages: [{ role: "user" as const, content: "hi" }] }
 
-Effect.runPromise(Effect.gen(function*() {
-  const client = yield* ClaudeClient.ClaudeClient
-  // fill the single request of the bucket
-  const first = yield* Effect.fork(client.createMessage(params))
-  yield* Effect.sleep("10 millis")
-  const all = params // same params object for every request: only the request's own cost is measured
-  gc(); gc()
-  const before = process.memoryUsage().heapUsed
-  const fibers = yield* Effect.forEach(Array.from({ length: n }), () => Effect.fork(client.createMessage(all)))
-  yield* Effect.sleep("200 millis")
-  gc(); gc()
-  const after = process.memoryUsage().heapUsed
-  console.log(`${n} waiters: ${((after - before) / n).toFixed(0)} bytes each`)
-  yield* Fiber.interruptAll([first, ...fibers])
-}).pipe(
-  Effect.provide(ClaudeClient.layer({
-    apiKey: Redacted.make("k"),
-    admission: { limits: { "claude-sonnet-4.x": { requestsPerMinute: 1 } } }
-  }).pipe(Layer.provide(never))),
-  Effect.scoped
-))
+Effect.runPromise(
+  Effect.gen(function*() {
+    const client = yield* ClaudeClient.ClaudeClient
+    // fill the single request of the bucket
+    const first = yield* Effect.fork(client.createMessage(params))
+    yield* Effect.sleep("10 millis")
+    const all = params // same params object for every request: only the request's own cost is measured
+    gc()
+    gc()
+    const before = process.memoryUsage().heapUsed
+    const fibers = yield* Effect.forEach(Array.from({ length: n }), () => Effect.fork(client.createMessage(all)))
+    yield* Effect.sleep("200 millis")
+    gc()
+    gc()
+    const after = process.memoryUsage().heapUsed
+    console.log(`${n} waiters: ${((after - before) / n).toFixed(0)} bytes each`)
+    yield* Fiber.interruptAll([first, ...fibers])
+  }).pipe(
+    Effect.provide(
+      ClaudeClient.layer({
+        apiKey: Redacted.make("k"),
+        admission: { limits: { "claude-sonnet-4.x": { requestsPerMinute: 1 } } }
+      }).pipe(Layer.provide(never))
+    ),
+    Effect.scoped
+  )
+)

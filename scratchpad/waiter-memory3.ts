@@ -9,24 +9,30 @@ const params = { model: "claude-sonnet-4-6", max_tokens: 256, messages: [{ role:
 const retry = process.env.RETRY === "0" ? false : {}
 const tracer = process.env.TRACER !== "0"
 
-Effect.runPromise(Effect.gen(function*() {
-  const client = yield* ClaudeClient.ClaudeClient
-  const first = yield* Effect.fork(client.createMessage(params))
-  yield* Effect.sleep("10 millis")
-  gc(); gc()
-  const before = process.memoryUsage().heapUsed
-  const fibers = yield* Effect.forEach(Array.from({ length: n }), () => Effect.fork(client.createMessage(params)))
-  yield* Effect.sleep("200 millis")
-  gc(); gc()
-  const after = process.memoryUsage().heapUsed
-  console.log(`retry=${JSON.stringify(retry)} tracer=${tracer}: ${((after - before) / n).toFixed(0)} bytes each`)
-  yield* Fiber.interruptAll([first, ...fibers])
-}).pipe(
-  Effect.provide(ClaudeClient.layer({
-    apiKey: Redacted.make("k"),
-    retry,
-    admission: { limits: { "claude-sonnet-4.x": { requestsPerMinute: 1 } } }
-  }).pipe(Layer.provide(never))),
-  Effect.withTracerEnabled(tracer),
-  Effect.scoped
-))
+Effect.runPromise(
+  Effect.gen(function*() {
+    const client = yield* ClaudeClient.ClaudeClient
+    const first = yield* Effect.fork(client.createMessage(params))
+    yield* Effect.sleep("10 millis")
+    gc()
+    gc()
+    const before = process.memoryUsage().heapUsed
+    const fibers = yield* Effect.forEach(Array.from({ length: n }), () => Effect.fork(client.createMessage(params)))
+    yield* Effect.sleep("200 millis")
+    gc()
+    gc()
+    const after = process.memoryUsage().heapUsed
+    console.log(`retry=${JSON.stringify(retry)} tracer=${tracer}: ${((after - before) / n).toFixed(0)} bytes each`)
+    yield* Fiber.interruptAll([first, ...fibers])
+  }).pipe(
+    Effect.provide(
+      ClaudeClient.layer({
+        apiKey: Redacted.make("k"),
+        retry,
+        admission: { limits: { "claude-sonnet-4.x": { requestsPerMinute: 1 } } }
+      }).pipe(Layer.provide(never))
+    ),
+    Effect.withTracerEnabled(tracer),
+    Effect.scoped
+  )
+)
