@@ -21,7 +21,8 @@ import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { dual } from "effect/Function"
+import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
@@ -429,29 +430,35 @@ export const retry: {
     self: Effect.Effect<A, E, R>,
     options?: Options
   ): Effect.Effect<A, E | GiveUpError<E>, R>
-} = dual(
-  (args) => Effect.isEffect(args[0]),
-  <A, E, R>(self: Effect.Effect<A, E, R>, options: Options = {}) =>
+} = function() {
+  // data-last: the schedule is built once and shared by every call of the returned function
+  if (arguments.length === 0 || !Effect.isEffect(arguments[0])) return retrier(arguments[0])
+  return retrier(arguments[1])(arguments[0])
+} as any
+
+// The last answer of `allowRetry` in this fiber, so giving up can say the budget was why. The schedule runs in the
+// caller's fiber and sets it on every decision, so it is never stale when read.
+const currentRefusal = globalValue(
+  Symbol.for("claude-rate-limiter/RetryPolicy/currentRefusal"),
+  () => FiberRef.unsafeMake(false)
+)
+
+const retrier = (options: Options = {}) => {
+  const resolved = resolve(options)
+  const policy = make({
+    ...resolved,
+    allowRetry: (error) => Effect.tap(resolved.allowRetry(error), (allowed) => FiberRef.set(currentRefusal, !allowed))
+  })
+  return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | GiveUpError<E>, R> =>
     Effect.suspend(() => {
       let attempts = 0
-      let refused = false
-      const resolved = resolve(options)
-      const policy = make({
-        ...resolved,
-        // remember the last answer, so giving up can say the budget was why
-        allowRetry: (error) =>
-          Effect.tap(resolved.allowRetry(error), (allowed) => {
-            refused = !allowed
-          })
-      })
       return Effect.retryOrElse(
         Effect.suspend(() => {
           attempts++
-          refused = false
           return self
         }),
         policy,
-        (error) => giveUp(resolved, error, attempts, refused)
+        (error) => Effect.flatMap(FiberRef.get(currentRefusal), (refused) => giveUp(resolved, error, attempts, refused))
       )
     })
-)
+}
