@@ -5,8 +5,8 @@
  */
 import { Duration, Effect } from "effect"
 import { execFileSync } from "node:child_process"
-import * as Run from "../src/cli/Run.js"
-import * as Workload from "../src/cli/Workload.js"
+import * as Run from "../src/simulator/workload/Runner.js"
+import * as Workload from "../src/simulator/workload/Workload.js"
 import { printTable } from "./table.js"
 
 const sizes = [100, 1_000, 10_000]
@@ -18,7 +18,7 @@ const one = async (requests: number) => {
     simulator: { faults: { overloadedRate: 0.02 } },
     retry: {},
     rateLimitState: {},
-    progress: false
+    watch: undefined
   }))
   const realMillis = performance.now() - started
   console.log(JSON.stringify({

@@ -6,9 +6,9 @@
  * Run: npm run bench -- throughput
  */
 import { Effect } from "effect"
-import * as Run from "../src/cli/Run.js"
-import * as Workload from "../src/cli/Workload.js"
-import type * as SimulatorConfig from "../src/testing/SimulatorConfig.js"
+import type * as SimulatorConfig from "../src/simulator/api/SimulatorConfig.js"
+import * as Run from "../src/simulator/workload/Runner.js"
+import * as Workload from "../src/simulator/workload/Workload.js"
 import { printTable } from "./table.js"
 
 const strategies: ReadonlyArray<readonly [string, Pick<Run.Options, "retry" | "rateLimitState" | "circuitBreaker">]> = [
@@ -55,7 +55,7 @@ export const run = async () => {
   for (const [title, workload, simulator] of scenarios) {
     const rows: Array<Array<string>> = []
     for (const [name, strategy] of strategies) {
-      const report = await Effect.runPromise(Run.forecast({ workload, simulator, progress: false, ...strategy }))
+      const report = await Effect.runPromise(Run.forecast({ workload, simulator, ...strategy }))
       const failed = report.requests - report.succeeded
       const u = report.utilization
       rows.push([

@@ -21,11 +21,12 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
-import * as Simulator from "../testing/Simulator.js"
-import * as SimulatorConfig from "../testing/SimulatorConfig.js"
-import * as Report from "./Report.js"
-import * as Run from "./Run.js"
-import * as Workload from "./Workload.js"
+import * as Simulator from "../simulator/api/Simulator.js"
+import * as SimulatorConfig from "../simulator/api/SimulatorConfig.js"
+import * as Report from "../simulator/workload/Report.js"
+import * as Run from "../simulator/workload/Runner.js"
+import * as Workload from "../simulator/workload/Workload.js"
+import * as Progress from "./Progress.js"
 
 /**
  * @since 0.1.0
@@ -169,7 +170,7 @@ const runOptions = (args: WorkloadArgs & SimulatorArgs, progress: boolean): Run.
   simulator: simulatorConfig(args, args.seed),
   retry: { maxRetries: Option.getOrUndefined(args.maxRetries), retryOnOpenCircuit: args.waitForCircuit },
   rateLimitState: { threshold: Option.getOrUndefined(args.threshold) },
-  progress: progress && !args.json
+  watch: progress && !args.json ? (monitor, retriesBefore) => Progress.show(monitor, retriesBefore) : undefined
 })
 
 // Logs go to stderr, so stdout stays the table or the JSON.

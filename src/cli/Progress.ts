@@ -7,8 +7,8 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type * as Monitor from "./Monitor.js"
-import * as Report from "./Report.js"
+import type * as Monitor from "../simulator/workload/Monitor.js"
+import * as Report from "../simulator/workload/Report.js"
 
 /**
  * @since 0.1.0

@@ -3,9 +3,9 @@ import { Effect } from "effect"
 import { execFile, spawn } from "node:child_process"
 import type { AddressInfo } from "node:net"
 import { createServer } from "node:net"
-import * as Report from "../../src/cli/Report.js"
-import * as Run from "../../src/cli/Run.js"
-import * as Workload from "../../src/cli/Workload.js"
+import * as Report from "../../src/simulator/workload/Report.js"
+import * as Run from "../../src/simulator/workload/Runner.js"
+import * as Workload from "../../src/simulator/workload/Workload.js"
 
 interface Ran {
   readonly code: number | null
@@ -29,7 +29,7 @@ const options = (overrides: Partial<Run.Options> = {}): Run.Options => ({
   simulator: { limits: { requestsPerMinute: 10 }, latency: { base: "500 millis", perOutputToken: 0, jitter: 0 } },
   retry: {},
   rateLimitState: { threshold: 0 },
-  progress: false,
+  watch: undefined,
   ...overrides
 })
 

@@ -7,8 +7,8 @@
  * @internal
  */
 import * as Duration from "effect/Duration"
-import type * as Wire from "./simulatorWire.js"
-import { tokensOf } from "./simulatorWire.js"
+import type * as Wire from "./wire.js"
+import { tokensOf } from "./wire.js"
 
 const ttl = Duration.toMillis(Duration.minutes(5))
 

@@ -31,9 +31,9 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { createServer } from "node:http"
-import * as Engine from "./internal/simulatorEngine.js"
-import type * as SimulatorStats from "./internal/simulatorStats.js"
-import type * as Wire from "./internal/simulatorWire.js"
+import * as Engine from "./internal/engine.js"
+import type * as SimulatorStats from "./internal/stats.js"
+import type * as Wire from "./internal/wire.js"
 import * as SimulatorConfig from "./SimulatorConfig.js"
 
 /**

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import * as TokenBucket from "../../internal/tokenBucket.js"
+import * as TokenBucket from "../../../internal/tokenBucket.js"
 
 /** @internal */
 export interface WireRequest {

@@ -2,8 +2,8 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import { DateTime, Effect, Fiber, TestClock } from "effect"
-import * as Simulator from "../../src/testing/Simulator.js"
-import type * as SimulatorConfig from "../../src/testing/SimulatorConfig.js"
+import * as Simulator from "../../../src/simulator/api/Simulator.js"
+import type * as SimulatorConfig from "../../../src/simulator/api/SimulatorConfig.js"
 
 interface Answer {
   readonly status: number

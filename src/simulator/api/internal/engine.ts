@@ -15,12 +15,12 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
-import * as TokenBucket from "../../internal/tokenBucket.js"
+import * as TokenBucket from "../../../internal/tokenBucket.js"
 import type { Config, Limits } from "../SimulatorConfig.js"
 import { limitsFor } from "../SimulatorConfig.js"
-import * as PromptCache from "./simulatorCache.js"
-import * as Stats from "./simulatorStats.js"
-import * as Wire from "./simulatorWire.js"
+import * as PromptCache from "./promptCache.js"
+import * as Stats from "./stats.js"
+import * as Wire from "./wire.js"
 
 /** @internal */
 export interface Engine {

@@ -8,8 +8,8 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
-import * as ClaudeClient from "../ClaudeClient.js"
-import type * as Messages from "../Messages.js"
+import * as ClaudeClient from "../../ClaudeClient.js"
+import type * as Messages from "../../Messages.js"
 import type * as Monitor from "./Monitor.js"
 
 /**

@@ -10,7 +10,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
-import type * as RateLimitState from "../RateLimitState.js"
+import type * as RateLimitState from "../../RateLimitState.js"
 
 /**
  * @since 0.1.0

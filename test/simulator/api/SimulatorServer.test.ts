@@ -2,9 +2,9 @@ import Anthropic from "@anthropic-ai/sdk"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
-import * as ClaudeClient from "../../src/ClaudeClient.js"
-import * as Simulator from "../../src/testing/Simulator.js"
-import type * as SimulatorConfig from "../../src/testing/SimulatorConfig.js"
+import * as ClaudeClient from "../../../src/ClaudeClient.js"
+import * as Simulator from "../../../src/simulator/api/Simulator.js"
+import type * as SimulatorConfig from "../../../src/simulator/api/SimulatorConfig.js"
 
 // Real time on loopback: short latencies keep these tests quick.
 const fast: SimulatorConfig.Options = { latency: { base: "5 millis", perOutputToken: 0, jitter: 0 } }

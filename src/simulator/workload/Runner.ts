@@ -19,15 +19,15 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
-import * as CircuitBreaker from "../CircuitBreaker.js"
-import * as ClaudeClient from "../ClaudeClient.js"
-import * as RateLimitState from "../RateLimitState.js"
-import type * as RetryPolicy from "../RetryPolicy.js"
-import * as Simulator from "../testing/Simulator.js"
-import type * as SimulatorConfig from "../testing/SimulatorConfig.js"
-import * as VirtualTime from "../testing/VirtualTime.js"
+import type * as Scope from "effect/Scope"
+import * as CircuitBreaker from "../../CircuitBreaker.js"
+import * as ClaudeClient from "../../ClaudeClient.js"
+import * as RateLimitState from "../../RateLimitState.js"
+import type * as RetryPolicy from "../../RetryPolicy.js"
+import * as VirtualTime from "../../testing/VirtualTime.js"
+import * as Simulator from "../api/Simulator.js"
+import type * as SimulatorConfig from "../api/SimulatorConfig.js"
 import * as Monitor from "./Monitor.js"
-import * as Progress from "./Progress.js"
 import * as Report from "./Report.js"
 import * as Workload from "./Workload.js"
 
@@ -42,8 +42,14 @@ export interface Options {
   readonly rateLimitState: RateLimitState.Options
   /** circuit breaker options, or `false` for none; default: a breaker with default options */
   readonly circuitBreaker?: CircuitBreaker.Options | false | undefined
-  /** show the live progress line (not for forecasts) */
-  readonly progress: boolean
+  /**
+   * Watches the run while it goes (the CLI's progress line): forked in the
+   * run's scope with the monitor and the process-wide retry count at the
+   * start. Not used by forecasts.
+   */
+  readonly watch?:
+    | ((monitor: Monitor.Monitor, retriesBefore: number) => Effect.Effect<void, never, Scope.Scope>)
+    | undefined
 }
 
 /**
@@ -86,7 +92,7 @@ const execute = (
     // the client's jitter is seeded too, so a run (and above all a forecast) replays from its seed
     yield* Effect.withRandomScoped(Random.make(options.workload.seed))
     const before = yield* Report.retryTotals
-    if (options.progress) yield* Progress.show(monitor, before.retries)
+    if (options.watch !== undefined) yield* options.watch(monitor, before.retries)
     const result = yield* Workload.run(options.workload, monitor)
     const after = yield* Report.retryTotals
     const state = yield* RateLimitState.RateLimitState
@@ -136,7 +142,7 @@ export const forecast = (options: Options): Effect.Effect<Report.Report> =>
   Effect.flatMap(
     VirtualTime.run(Effect.gen(function*() {
       const monitor = yield* Monitor.make(options.workload.requests)
-      return yield* execute("forecast", { ...options, progress: false }, monitor).pipe(
+      return yield* execute("forecast", { ...options, watch: undefined }, monitor).pipe(
         Effect.provide(clientLayer(monitor, options, { apiKey: simulatedKey })),
         Effect.provide(Simulator.layer(options.simulator))
       )
