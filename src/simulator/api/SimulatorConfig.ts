@@ -1,12 +1,14 @@
 /**
  * How the simulated Anthropic API behaves: its limits per model (or model
  * family), the concurrency cap, latency, the shape of generated output and
- * the faults it injects. Every random choice comes from `seed`, so a run is
- * reproducible.
+ * the faults it injects, the models it knows, and its newer behaviours
+ * (acceleration limits, spend limits, batches). Every random choice comes
+ * from `seed`, so a run is reproducible.
  *
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
+import * as ModelCatalog from "./ModelCatalog.js"
 
 /**
  * Limits of one pool, per minute, as Anthropic states them.
@@ -72,6 +74,99 @@ export interface Faults {
   /** Default 2 minutes. */
   readonly slowLatency?: Duration.DurationInput | undefined
   readonly outages?: ReadonlyArray<Outage> | undefined
+  /** Faults of streamed answers (after the 200 and its headers). */
+  readonly stream?: StreamFaults | undefined
+}
+
+/**
+ * How a streamed answer fails after its `200`: with an `event: error`
+ * (before the first content delta, or after `afterDeltas` deltas), or with
+ * the connection cut mid-stream. Each is a share of streamed requests,
+ * drawn from the seed.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StreamFaults {
+  /** Share of streams that send `event: error` before their first content delta. */
+  readonly errorBeforeContentRate?: number | undefined
+  /** Share of streams that send `event: error` after `afterDeltas` content deltas. */
+  readonly errorMidStreamRate?: number | undefined
+  /** Share of streams whose connection is cut after `afterDeltas` content deltas. */
+  readonly cutRate?: number | undefined
+  /** Default 3. */
+  readonly afterDeltas?: number | undefined
+  /** The error type of `event: error`: `"overloaded_error"` (default) or `"api_error"`. */
+  readonly errorType?: "overloaded_error" | "api_error" | undefined
+}
+
+/**
+ * Acceleration limits, this simulator's model of them (Anthropic documents
+ * that sharp ramps trip them, not how): time is cut into windows of
+ * `window`; in each window a pool may admit at most
+ * `max(floor, growth × what it admitted in the previous window)` requests.
+ * A ramp from idle thus starts at `floor` requests a window and may double
+ * (with `growth` 2) every window; a request over it gets a 429 with
+ * `error.details.error_code: "ramp_limit_exceeded"` and a `retry-after`
+ * until the next window.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Acceleration {
+  /** Default 10 seconds. */
+  readonly window?: Duration.DurationInput | undefined
+  /** Default 2. */
+  readonly growth?: number | undefined
+  /** Requests a window from idle. Default: a twelfth of the pool's RPM (half its steady rate), at least 1. */
+  readonly floor?: number | undefined
+}
+
+/**
+ * Spend-limit mode: after `afterRequests` admitted Messages requests, every
+ * Messages request gets a 429 whose `error.details.error_code` is
+ * `errorCode`, with no `retry-after` (it will not succeed until the limit
+ * resets).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SpendLimit {
+  readonly afterRequests: number
+  /** Default `"enforced_spend_limit_reached"`. */
+  readonly errorCode?: "enforced_spend_limit_reached" | "contract_spend_limit_reached" | undefined
+}
+
+/**
+ * How long generated answers are. `"share"`: a share of `max_tokens`,
+ * uniform in `[min, max]` (default `[0.2, 1]`). `"lognormal"`: independent
+ * of `max_tokens` (the shape real answers have), `exp(N(ln median, sigma))`
+ * tokens, capped by `max_tokens` (then `stop_reason: "max_tokens"`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Output =
+  | { readonly shape?: "share" | undefined; readonly min?: number | undefined; readonly max?: number | undefined }
+  | { readonly shape: "lognormal"; readonly median: number; readonly sigma?: number | undefined }
+
+/**
+ * Message Batches: a batch completes `completionDelay` after it was
+ * created; creating batches has its own requests-per-minute limit, and the
+ * requests waiting in unfinished batches are capped.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Batches {
+  /** Default 1 minute. */
+  readonly completionDelay?: Duration.DurationInput | undefined
+  /** Requests per minute to the batch endpoints. Default 50. */
+  readonly requestsPerMinute?: number | undefined
+  /** Default 100,000. */
+  readonly maxRequestsPerBatch?: number | undefined
+  /** Requests in unfinished batches, at most. Default 100,000. */
+  readonly maxQueuedRequests?: number | undefined
 }
 
 /**
@@ -103,9 +198,23 @@ export interface Options {
   /** Requests per minute of `/v1/messages/count_tokens`. Default 100. */
   readonly countTokensPerMinute?: number | undefined
   readonly latency?: Latency | undefined
-  /** Output length as a share of `max_tokens`, uniform in `[min, max]`. Default `[0.2, 1]`. */
-  readonly output?: { readonly min?: number | undefined; readonly max?: number | undefined } | undefined
+  /** Output length model; default a share of `max_tokens` in `[0.2, 1]`. */
+  readonly output?: Output | undefined
   readonly faults?: Faults | undefined
+  /** Models added to (or replacing entries of) {@link ModelCatalog.models}. */
+  readonly models?: ReadonlyArray<ModelCatalog.Model> | undefined
+  /** Characters per token of the token-count model. Default 3.5 (Anthropic's rule of thumb). */
+  readonly charactersPerToken?: number | undefined
+  /** Largest request body accepted; larger is a 413 `request_too_large`. Default 32 MB (the Messages API's). */
+  readonly maxRequestBytes?: number | undefined
+  /** `anthropic-version` values accepted. Default `["2023-06-01", "2026-10-21"]`. */
+  readonly anthropicVersions?: ReadonlyArray<string> | undefined
+  /** Acceleration limits; off unless given (`{}` for the defaults). */
+  readonly acceleration?: Acceleration | undefined
+  readonly spendLimit?: SpendLimit | undefined
+  readonly batches?: Batches | undefined
+  /** Output tokens per `content_block_delta` of a stream. Default 4. */
+  readonly streamChunkTokens?: number | undefined
   /** Round token `remaining` headers to the nearest thousand, as the API does. Default true. */
   readonly roundTokenHeaders?: boolean | undefined
   /**
@@ -133,7 +242,29 @@ export interface Config {
     readonly perOutputToken: Duration.Duration
     readonly jitter: number
   }
-  readonly output: { readonly min: number; readonly max: number }
+  readonly output:
+    | { readonly shape: "share"; readonly min: number; readonly max: number }
+    | { readonly shape: "lognormal"; readonly median: number; readonly sigma: number }
+  readonly models: ReadonlyArray<ModelCatalog.Model>
+  readonly charactersPerToken: number
+  readonly maxRequestBytes: number
+  readonly anthropicVersions: ReadonlyArray<string>
+  readonly acceleration:
+    | { readonly windowMillis: number; readonly growth: number; readonly floor: number | undefined }
+    | undefined
+  readonly spendLimit:
+    | {
+      readonly afterRequests: number
+      readonly errorCode: "enforced_spend_limit_reached" | "contract_spend_limit_reached"
+    }
+    | undefined
+  readonly batches: {
+    readonly completionDelayMillis: number
+    readonly requestsPerMinute: number
+    readonly maxRequestsPerBatch: number
+    readonly maxQueuedRequests: number
+  }
+  readonly streamChunkTokens: number
   readonly faults: {
     readonly overloadedRate: number
     readonly apiErrorRate: number
@@ -141,6 +272,13 @@ export interface Config {
     readonly slowRate: number
     readonly slowLatency: Duration.Duration
     readonly outages: ReadonlyArray<{ readonly from: number; readonly to: number; readonly status: number }>
+    readonly stream: {
+      readonly errorBeforeContentRate: number
+      readonly errorMidStreamRate: number
+      readonly cutRate: number
+      readonly afterDeltas: number
+      readonly errorType: "overloaded_error" | "api_error"
+    }
   }
   readonly roundTokenHeaders: boolean
   readonly outputAccounting: "actual" | "max_tokens"
@@ -169,7 +307,9 @@ export const resolve = (options: Options = {}): Config => {
   for (const [key, value] of Object.entries({ ...familyDefaults, ...options.modelLimits })) {
     modelLimits[key] = completeLimits(value, limits)
   }
-  const outputMin = share(options.output?.min, 0.2)
+  const output = options.output
+  const catalog = new Map(ModelCatalog.models.map((model) => [model.id, model]))
+  for (const model of options.models ?? []) catalog.set(model.id, model)
   return {
     seed: options.seed ?? 1,
     limits,
@@ -181,7 +321,33 @@ export const resolve = (options: Options = {}): Config => {
       perOutputToken: Duration.decode(options.latency?.perOutputToken ?? Duration.millis(2)),
       jitter: share(options.latency?.jitter, 0.2)
     },
-    output: { min: outputMin, max: Math.max(outputMin, share(options.output?.max, 1)) },
+    output: output?.shape === "lognormal"
+      ? { shape: "lognormal", median: positive(output.median, 200), sigma: Math.max(0, output.sigma ?? 0.8) }
+      : {
+        shape: "share",
+        min: share(output?.min, 0.2),
+        max: Math.max(share(output?.min, 0.2), share(output?.max, 1))
+      },
+    models: Array.from(catalog.values()),
+    charactersPerToken: positive(options.charactersPerToken, 3.5),
+    maxRequestBytes: Math.floor(positive(options.maxRequestBytes, 32 * 1024 * 1024)),
+    anthropicVersions: options.anthropicVersions ?? ["2023-06-01", "2026-10-21"],
+    acceleration: options.acceleration === undefined ? undefined : {
+      windowMillis: Duration.toMillis(options.acceleration.window ?? Duration.seconds(10)),
+      growth: positive(options.acceleration.growth, 2),
+      floor: options.acceleration.floor === undefined ? undefined : Math.max(1, options.acceleration.floor)
+    },
+    spendLimit: options.spendLimit === undefined ? undefined : {
+      afterRequests: Math.max(0, Math.floor(options.spendLimit.afterRequests)),
+      errorCode: options.spendLimit.errorCode ?? "enforced_spend_limit_reached"
+    },
+    batches: {
+      completionDelayMillis: Duration.toMillis(options.batches?.completionDelay ?? Duration.minutes(1)),
+      requestsPerMinute: positive(options.batches?.requestsPerMinute, 50),
+      maxRequestsPerBatch: Math.floor(positive(options.batches?.maxRequestsPerBatch, 100_000)),
+      maxQueuedRequests: Math.floor(positive(options.batches?.maxQueuedRequests, 100_000))
+    },
+    streamChunkTokens: Math.max(1, Math.floor(positive(options.streamChunkTokens, 4))),
     faults: {
       overloadedRate: share(options.faults?.overloadedRate, 0),
       apiErrorRate: share(options.faults?.apiErrorRate, 0),
@@ -192,7 +358,14 @@ export const resolve = (options: Options = {}): Config => {
         from: Duration.toMillis(outage.from),
         to: Duration.toMillis(outage.to),
         status: outage.status ?? 529
-      }))
+      })),
+      stream: {
+        errorBeforeContentRate: share(options.faults?.stream?.errorBeforeContentRate, 0),
+        errorMidStreamRate: share(options.faults?.stream?.errorMidStreamRate, 0),
+        cutRate: share(options.faults?.stream?.cutRate, 0),
+        afterDeltas: Math.max(0, Math.floor(options.faults?.stream?.afterDeltas ?? 3)),
+        errorType: options.faults?.stream?.errorType ?? "overloaded_error"
+      }
     },
     roundTokenHeaders: options.roundTokenHeaders ?? true,
     outputAccounting: options.outputAccounting ?? "actual"
@@ -206,7 +379,9 @@ export const resolve = (options: Options = {}): Config => {
  * @since 0.1.0
  * @category pools
  */
-export const familyOf = (model: string): string => {
+export const familyOf = (model: string, catalog: ReadonlyArray<ModelCatalog.Model> = ModelCatalog.models): string => {
+  const known = ModelCatalog.find(catalog, model)
+  if (known !== undefined) return known.family
   const match = /\b(opus|sonnet|haiku)\b/.exec(model.replace(/-/g, " "))
   return match?.[1] ?? model
 }
@@ -221,6 +396,6 @@ export const familyOf = (model: string): string => {
 export const limitsFor = (config: Config, model: string): { readonly pool: string; readonly limits: Limits } => {
   const own = config.modelLimits[model]
   if (own !== undefined) return { pool: model, limits: own }
-  const family = familyOf(model)
+  const family = familyOf(model, config.models)
   return { pool: family, limits: config.modelLimits[family] ?? config.limits }
 }

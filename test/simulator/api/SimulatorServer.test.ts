@@ -42,7 +42,8 @@ describe("Simulator on loopback", () => {
         })
         expect(messages.every((message) => message.content[0]?.type === "text")).toBe(true)
         const count = yield* client.countTokens({ model: params.model, messages: params.messages })
-        expect(count.input_tokens).toBe(5)
+        // 19 characters at 3.5 a token
+        expect(count.input_tokens).toBe(6)
         const stats = yield* simulator.stats
         expect(stats.succeeded).toBe(5)
         expect(stats.tokenCounts).toBe(1)
@@ -67,7 +68,7 @@ describe("Simulator on loopback", () => {
         expect(response.headers.get("anthropic-ratelimit-requests-limit")).toBe("2")
         expect(response.headers.get("anthropic-ratelimit-requests-remaining")).toBe("1")
         const counted = await anthropic.messages.countTokens({ model: params.model, messages: params.messages })
-        expect(counted.input_tokens).toBe(5)
+        expect(counted.input_tokens).toBe(6)
       })))
 
   it.live("the official SDK decodes our 429 as its RateLimitError, with retry-after and request id", () =>

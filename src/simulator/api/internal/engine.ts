@@ -1,13 +1,13 @@
 /**
- * The rules of the simulated Anthropic API, shared by the in-memory
- * `HttpClient` and the loopback server.
+ * The rules of the simulated Anthropic API, shared by every route and both
+ * ways of serving it (in memory and on loopback).
  *
  * Every decision about a request (admit or refuse, what it costs) happens in
  * one synchronous step over the engine's state, so concurrent fibers see
- * each other's effects atomically. Time comes from `Clock` (latency is an
- * `Effect.sleep`), so under `TestClock` minutes of traffic run in
- * milliseconds. Random choices come from the engine's own `Random`, seeded
- * from the config, so they replay exactly for the same sequence of requests.
+ * each other's effects atomically. Time comes from `Clock`, so under
+ * `TestClock` or `VirtualTime` minutes of traffic run in milliseconds.
+ * Random choices come from the engine's own `Random`, seeded from the
+ * config, drawn a fixed number per request, so they replay exactly.
  *
  * @internal
  */
@@ -15,44 +15,59 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
-import * as TokenBucket from "../../../internal/tokenBucket.js"
+import * as ModelCatalog from "../ModelCatalog.js"
 import type { Config, Limits } from "../SimulatorConfig.js"
 import { limitsFor } from "../SimulatorConfig.js"
+import * as Bucket from "./bucket.js"
 import * as PromptCache from "./promptCache.js"
+import type * as Requests from "./requests.js"
 import * as Stats from "./stats.js"
+import * as TokenCount from "./tokenCount.js"
 import * as Wire from "./wire.js"
 
 /** @internal */
-export interface Engine {
-  readonly handle: (request: Wire.WireRequest) => Effect.Effect<Wire.WireResponse>
-  readonly stats: Effect.Effect<Stats.Stats>
-}
-
-interface Pool {
+export interface Pool {
   readonly limits: Limits
-  requests: TokenBucket.TokenBucket
-  input: TokenBucket.TokenBucket
-  output: TokenBucket.TokenBucket
+  requests: Bucket.Bucket
+  input: Bucket.Bucket
+  output: Bucket.Bucket
+  ramp: { index: number; current: number; previous: number }
 }
 
-interface Admitted {
+/** How a streamed answer ends. @internal */
+export type StreamFault = "none" | "errorBeforeContent" | "errorMidStream" | "cut"
+
+/** @internal */
+export interface Admitted {
   readonly id: string
   readonly pool: Pool
   readonly model: string
-  readonly latency: Duration.Duration
+  readonly stream: boolean
+  /** time to the first token (and the whole latency of an answer without output pacing) */
+  readonly firstTokenMillis: number
+  /** time per output token */
+  readonly perTokenMillis: number
+  /** extra latency of a slow answer */
+  readonly slowMillis: number
   readonly outputTokens: number
+  readonly stopReason: "end_turn" | "max_tokens"
   readonly reservedOutput: number
   readonly inputTokens: number
   readonly cacheRead: number
   readonly cacheCreation: number
+  readonly streamFault: StreamFault
+  /** output tokens charged so far */
+  charged: number
+  settled: boolean
 }
 
-type Decision =
-  | { readonly _tag: "Answer"; readonly response: Wire.WireResponse; readonly latency: Duration.Duration }
+/** @internal */
+export type Decision =
+  | { readonly _tag: "Answer"; readonly response: Wire.WireResponse; readonly latencyMillis: number }
   | { readonly _tag: "Admitted"; readonly admitted: Admitted }
 
-const window = Duration.toMillis(Duration.minutes(1))
-const drawsPerRequest = 6
+const drawsPerRequest = 10
+const window = 60_000
 
 const unitOf: Record<Exclude<Stats.LimitKind, "concurrency">, string> = {
   requests: "requests",
@@ -61,95 +76,171 @@ const unitOf: Record<Exclude<Stats.LimitKind, "concurrency">, string> = {
 }
 
 /** @internal */
-export const make = (config: Config): Effect.Effect<Engine> =>
+export const make = (config: Config) =>
   Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
     const rng = Random.make(config.seed)
     const pools = new Map<string, Pool>()
-    const cache = PromptCache.make()
-    let countTokensBucket = TokenBucket.make({
-      capacity: config.countTokensPerMinute,
-      level: config.countTokensPerMinute,
-      windowMillis: window,
-      at: startedAt
-    })
-    let inFlight = 0
+    const counter = TokenCount.make(config.charactersPerToken)
+    const cache = PromptCache.make(counter)
+    let countTokensBucket = Bucket.full(config.countTokensPerMinute, startedAt)
     let sequence = 0
     const recorder = Stats.makeRecorder(startedAt)
     const { counters, rateLimited } = recorder
-    const errorLatency = Duration.millis(Math.round(Duration.toMillis(config.latency.base) / 4))
+    const errorLatency = Math.round(Duration.toMillis(config.latency.base) / 4)
+
+    const nextId = (): string => {
+      counters.requests++
+      return `req_sim_${String(++sequence).padStart(8, "0")}`
+    }
 
     const poolFor = (model: string, now: number): Pool => {
       const { limits, pool: key } = limitsFor(config, model)
       let pool = pools.get(key)
       if (pool === undefined) {
-        const bucket = (capacity: number) =>
-          TokenBucket.make({ capacity, level: capacity, windowMillis: window, at: now })
         pool = {
           limits,
-          requests: bucket(limits.requestsPerMinute),
-          input: bucket(limits.inputTokensPerMinute),
-          output: bucket(limits.outputTokensPerMinute)
+          requests: Bucket.full(limits.requestsPerMinute, now),
+          input: Bucket.full(limits.inputTokensPerMinute, now),
+          output: Bucket.full(limits.outputTokensPerMinute, now),
+          ramp: { index: 0, current: 0, previous: 0 }
         }
         pools.set(key, pool)
       }
       return pool
     }
 
-    const answer = (response: Wire.WireResponse, latency = errorLatency): Decision => ({
+    const answer = (response: Wire.WireResponse, latencyMillis = errorLatency): Decision => ({
       _tag: "Answer",
       response,
-      latency
+      latencyMillis
     })
+
+    const clientError = (status: number, type: string, message: string, id: string): Wire.WireResponse => {
+      recorder.clientError(status)
+      return Wire.errorResponse(status, type, message, id)
+    }
+
+    const rateLimitedAnswer = (
+      message: string,
+      id: string,
+      headers: Record<string, string>,
+      extra: { readonly retryAfterMillis?: number; readonly details?: Record<string, unknown> } = {}
+    ) =>
+      answer(Wire.errorResponse(
+        429,
+        "rate_limit_error",
+        message,
+        id,
+        extra.retryAfterMillis === undefined
+          ? headers
+          : { ...headers, "retry-after": String(Math.max(1, Math.ceil(extra.retryAfterMillis / 1000))) },
+        extra.details
+      ))
 
     const refuse = (
       kind: Stats.LimitKind,
       model: string,
       limit: number,
       waitMillis: number,
+      id: string,
       headers: Record<string, string>
     ) => {
       rateLimited[kind]++
-      const retryAfter = Math.max(1, Math.ceil(waitMillis / 1000))
       const message = kind === "concurrency"
         ? `Number of concurrent connections has exceeded your rate limit of ${limit}. Please try again later.`
         : `This request would exceed your organization's rate limit of ${limit.toLocaleString("en-US")} ${
           unitOf[kind]
         } per minute (model: ${model}). For details, refer to: https://docs.claude.com/en/api/rate-limits.`
-      return answer(Wire.errorResponse(429, "rate_limit_error", message, headers["request-id"]!, {
-        ...headers,
-        "retry-after": String(retryAfter)
-      }))
+      return rateLimitedAnswer(message, id, headers, { retryAfterMillis: waitMillis })
     }
 
-    const decide = (request: Wire.WireRequest, now: number, draws: ReadonlyArray<number>): Decision => {
-      const id = `req_sim_${String(++sequence).padStart(8, "0")}`
-      const isMessages = request.path === "/v1/messages"
-      const isCount = request.path === "/v1/messages/count_tokens"
-      counters.requests++
-      if (request.method !== "POST" || (!isMessages && !isCount)) {
-        counters.clientErrors++
-        return answer(Wire.errorResponse(404, "not_found_error", `Not found: ${request.method} ${request.path}`, id))
-      }
-      // the official SDK sends `authorization: Bearer <key>` since 1.x; older clients send x-api-key
-      const bearer = /^Bearer\s+\S+/i.test(request.headers["authorization"] ?? "")
-      if ((request.headers["x-api-key"] ?? "").trim() === "" && !bearer) {
-        counters.clientErrors++
-        return answer(
-          Wire.errorResponse(401, "authentication_error", "x-api-key or authorization header is required", id)
+    const validate = (
+      request: Requests.MessagesRequest,
+      id: string,
+      withMaxTokens: boolean
+    ): Wire.WireResponse | undefined => {
+      const model = ModelCatalog.find(config.models, request.model)
+      if (model === undefined) return clientError(404, "not_found_error", `model: ${request.model}`, id)
+      if (withMaxTokens && request.maxTokens > model.maxOutputTokens) {
+        return clientError(
+          400,
+          "invalid_request_error",
+          `max_tokens: ${request.maxTokens} > ${model.maxOutputTokens}, which is the maximum allowed number of output tokens for ${model.id}`,
+          id
         )
       }
-      if ((request.headers["anthropic-version"] ?? "").trim() === "") {
-        counters.clientErrors++
-        return answer(Wire.errorResponse(400, "invalid_request_error", "anthropic-version: header is required", id))
+      return undefined
+    }
+
+    const countTokens = (request: Requests.MessagesRequest, id: string, now: number): Decision => {
+      const invalid = validate(request, id, false)
+      if (invalid !== undefined) return answer(invalid)
+      recorder.minuteOf(now).requests++
+      const headers = () => ({
+        ...Wire.rateLimitHeaders({ requests: countTokensBucket }, now, false),
+        "request-id": id
+      })
+      if (Bucket.level(countTokensBucket, now) < 1) {
+        recorder.minuteOf(now).rateLimited++
+        return refuse(
+          "requests",
+          "count_tokens",
+          config.countTokensPerMinute,
+          Bucket.waitFor(countTokensBucket, now, 1),
+          id,
+          headers()
+        )
       }
-      const parsed = Wire.parseRequest(request.body, isMessages)
-      if (parsed._tag === "Invalid") {
-        counters.clientErrors++
-        return answer(Wire.errorResponse(400, "invalid_request_error", parsed.message, id))
+      countTokensBucket = Bucket.take(countTokensBucket, now, 1)
+      counters.tokenCounts++
+      const total = counter.prefix(
+        request.segments.reduce((sum, s) => sum + s.characters, 0),
+        request.segments.reduce((sum, s) => sum + s.fixedTokens, 0),
+        request.overhead
+      )
+      return answer(Wire.json(200, { input_tokens: total }, headers()))
+    }
+
+    const rampAllows = (pool: Pool, now: number): { readonly ok: boolean; readonly retryAfterMillis: number } => {
+      const ramp = config.acceleration
+      if (ramp === undefined) return { ok: true, retryAfterMillis: 0 }
+      const index = Math.floor((now - startedAt) / ramp.windowMillis)
+      if (index !== pool.ramp.index) {
+        pool.ramp.previous = index === pool.ramp.index + 1 ? pool.ramp.current : 0
+        pool.ramp.current = 0
+        pool.ramp.index = index
       }
-      const { maxTokens, model, segments } = parsed.request
-      const [resetDraw, overloadDraw, errorDraw, slowDraw, outputDraw, jitterDraw] = draws as [
+      const floor = ramp.floor ?? Math.max(1, Math.ceil(pool.limits.requestsPerMinute / 12))
+      const allowed = Math.max(floor, ramp.growth * pool.ramp.previous)
+      return {
+        ok: pool.ramp.current + 1 <= allowed,
+        retryAfterMillis: startedAt + (index + 1) * ramp.windowMillis - now
+      }
+    }
+
+    const outputLength = (maxTokens: number, draw: number, draw2: number): number => {
+      const output = config.output
+      if (output.shape === "share") {
+        return Math.min(maxTokens, Math.max(1, Math.round(maxTokens * (output.min + (output.max - output.min) * draw))))
+      }
+      // Box–Muller from two uniform draws: the same draws give the same length
+      const normal = Math.sqrt(-2 * Math.log(Math.max(draw, 1e-12))) * Math.cos(2 * Math.PI * draw2)
+      return Math.min(maxTokens, Math.max(1, Math.round(output.median * Math.exp(output.sigma * normal))))
+    }
+
+    const messages = (
+      request: Requests.MessagesRequest,
+      id: string,
+      now: number,
+      draws: ReadonlyArray<number>
+    ): Decision => {
+      const invalid = validate(request, id, true)
+      if (invalid !== undefined) return answer(invalid)
+      const model = ModelCatalog.find(config.models, request.model)!
+      const [resetDraw, overloadDraw, errorDraw, slowDraw, outputDraw, jitterDraw, streamDraw, outputDraw2] = draws as [
+        number,
+        number,
         number,
         number,
         number,
@@ -157,191 +248,251 @@ export const make = (config: Config): Effect.Effect<Engine> =>
         number,
         number
       ]
-      const minute = recorder.minuteOf(now)
-      minute.requests++
-
-      if (isCount) {
-        const headers = {
-          ...Wire.rateLimitHeaders({ requests: countTokensBucket }, now, false),
-          "request-id": id
-        }
-        if (TokenBucket.levelAt(countTokensBucket, now) < 1) {
-          minute.rateLimited++
-          return refuse(
-            "requests",
-            "count_tokens",
-            config.countTokensPerMinute,
-            TokenBucket.millisUntil(countTokensBucket, now, 1),
-            headers
-          )
-        }
-        countTokensBucket = TokenBucket.take(countTokensBucket, now, 1)
-        counters.tokenCounts++
-        return answer(
-          Wire.json(200, { input_tokens: cache.usage(segments, now).total }, {
-            ...Wire.rateLimitHeaders({ requests: countTokensBucket }, now, false),
-            "request-id": id
-          })
-        )
-      }
-
-      const pool = poolFor(model, now)
-      const headersNow = () => ({
-        ...Wire.rateLimitHeaders(pool, now, config.roundTokenHeaders),
-        "request-id": id
-      })
-      const elapsed = now - startedAt
-      const outage = config.faults.outages.find((window) => elapsed >= window.from && elapsed < window.to)
-      if (outage !== undefined) {
-        const overloaded = outage.status === 529
-        if (overloaded) counters.overloaded++
-        else counters.apiErrors++
-        return answer(Wire.errorResponse(
-          outage.status,
-          overloaded ? "overloaded_error" : outage.status === 504 ? "timeout_error" : "api_error",
-          overloaded ? "Overloaded" : "Internal server error",
-          id,
-          headersNow()
+      const usage = cache.usage(request.segments, request.overhead, now)
+      if (usage.total > model.contextWindow) {
+        return answer(clientError(
+          400,
+          "invalid_request_error",
+          `prompt is too long: ${usage.total} tokens > ${model.contextWindow} maximum`,
+          id
         ))
       }
+      const minute = recorder.minuteOf(now)
+      minute.requests++
+      const pool = poolFor(request.model, now)
+      const headers = () => ({ ...Wire.rateLimitHeaders(pool, now, config.roundTokenHeaders), "request-id": id })
+      const elapsed = now - startedAt
+      const outage = config.faults.outages.find((w) => elapsed >= w.from && elapsed < w.to)
+      if (outage !== undefined) return answer(serverError(outage.status, id, headers()))
       if (resetDraw < config.faults.connectionResetRate) {
         counters.connectionResets++
         return answer(Wire.disconnected)
       }
-      if (inFlight >= config.maxConcurrentRequests) {
+      const spend = config.spendLimit
+      if (spend !== undefined && counters.succeeded + counters.inFlight >= spend.afterRequests) {
         minute.rateLimited++
-        return refuse("concurrency", model, config.maxConcurrentRequests, 1000, headersNow())
+        recorder.errorCode(spend.errorCode)
+        return rateLimitedAnswer(
+          "Your organization has reached its spend limit for this period. Requests will be refused until it resets.",
+          id,
+          headers(),
+          { details: { error_code: spend.errorCode } }
+        )
       }
-
-      const usage = cache.usage(segments, now)
-      const countedInput = usage.total - usage.cacheRead
-      const outputNeed = config.outputAccounting === "max_tokens" ? maxTokens : 1
-      const needs: ReadonlyArray<readonly [Exclude<Stats.LimitKind, "concurrency">, TokenBucket.TokenBucket, number]> =
-        [
-          ["requests", pool.requests, 1],
-          ["input_tokens", pool.input, countedInput],
-          ["output_tokens", pool.output, outputNeed]
-        ]
-      const short = needs.filter(([, bucket, need]) => TokenBucket.levelAt(bucket, now) < need)
+      if (counters.inFlight >= config.maxConcurrentRequests) {
+        minute.rateLimited++
+        return refuse("concurrency", request.model, config.maxConcurrentRequests, 1000, id, headers())
+      }
+      const countedInput = TokenCount.chargedInput(
+        {
+          input: usage.total - usage.cacheRead - usage.cacheCreation,
+          cacheCreation: usage.cacheCreation,
+          cacheRead: usage.cacheRead
+        },
+        model.cacheReadsCountTowardInputLimit === true
+      )
+      const outputNeed = config.outputAccounting === "max_tokens" ? request.maxTokens : 1
+      const needs: ReadonlyArray<readonly [Exclude<Stats.LimitKind, "concurrency">, Bucket.Bucket, number]> = [
+        ["requests", pool.requests, 1],
+        ["input_tokens", pool.input, countedInput],
+        ["output_tokens", pool.output, outputNeed]
+      ]
+      const neverFits = needs.find(([, bucket, need]) => !Bucket.canEverFit(bucket, need))
+      if (neverFits !== undefined) {
+        const [kind, bucket, need] = neverFits
+        minute.rateLimited++
+        rateLimited[kind]++
+        counters.neverFit++
+        // the honest answer: waiting helps only until the bucket is full, and a full bucket is still too small
+        return answer(Wire.errorResponse(
+          429,
+          "rate_limit_error",
+          `This request (${need.toLocaleString("en-US")} ${unitOf[kind]}) exceeds your organization's rate limit of ${
+            bucket.capacity.toLocaleString("en-US")
+          } ${unitOf[kind]} per minute (model: ${request.model}) and cannot succeed at this limit: make it smaller.`,
+          id,
+          {
+            ...headers(),
+            "retry-after": String(Math.max(1, Math.ceil((Bucket.resetAt(bucket, now) - now) / 1000))),
+            "x-should-retry": "false"
+          }
+        ))
+      }
+      const short = needs.filter(([, bucket, need]) => Bucket.level(bucket, now) < need)
       if (short.length > 0) {
         minute.rateLimited++
         const [kind, bucket] = short[0]!
-        const waitMillis = Math.max(
-          ...short.map(([, shortBucket, need]) =>
-            TokenBucket.millisUntil(shortBucket, now, Math.min(need, shortBucket.capacity))
-          )
+        const waitMillis = Math.max(...short.map(([, b, need]) => Bucket.waitFor(b, now, need)))
+        return refuse(kind, request.model, bucket.capacity, waitMillis, id, headers())
+      }
+      const ramp = rampAllows(pool, now)
+      if (!ramp.ok) {
+        minute.rateLimited++
+        recorder.errorCode("ramp_limit_exceeded")
+        return rateLimitedAnswer(
+          "Your organization's request rate increased too quickly (acceleration limit). Ramp up traffic gradually.",
+          id,
+          headers(),
+          { retryAfterMillis: ramp.retryAfterMillis, details: { error_code: "ramp_limit_exceeded" } }
         )
-        return refuse(kind, model, bucket.capacity, waitMillis, headersNow())
       }
-      if (overloadDraw < config.faults.overloadedRate) {
-        counters.overloaded++
-        return answer(Wire.errorResponse(529, "overloaded_error", "Overloaded", id, headersNow()))
-      }
-      if (errorDraw < config.faults.apiErrorRate) {
-        counters.apiErrors++
-        return answer(Wire.errorResponse(500, "api_error", "Internal server error", id, headersNow()))
-      }
+      if (overloadDraw < config.faults.overloadedRate) return answer(serverError(529, id, headers()))
+      if (errorDraw < config.faults.apiErrorRate) return answer(serverError(500, id, headers()))
 
-      pool.requests = TokenBucket.take(pool.requests, now, 1)
-      pool.input = TokenBucket.take(pool.input, now, countedInput)
-      const reservedOutput = config.outputAccounting === "max_tokens" ? maxTokens : 0
-      pool.output = TokenBucket.take(pool.output, now, reservedOutput)
+      pool.ramp.current++
+      pool.requests = Bucket.take(pool.requests, now, 1)
+      pool.input = Bucket.take(pool.input, now, countedInput)
+      const reservedOutput = config.outputAccounting === "max_tokens" ? request.maxTokens : 0
+      pool.output = Bucket.take(pool.output, now, reservedOutput)
       usage.store()
-      inFlight++
-      counters.peakConcurrency = Math.max(counters.peakConcurrency, inFlight)
+      counters.inFlight++
+      counters.peakConcurrency = Math.max(counters.peakConcurrency, counters.inFlight)
       counters.inputTokens += countedInput
       counters.cacheReadInputTokens += usage.cacheRead
       counters.cacheCreationInputTokens += usage.cacheCreation
       minute.inputTokens += countedInput
       minute.cacheReadInputTokens += usage.cacheRead
+      if (request.stream) counters.streams++
 
-      const { max, min } = config.output
-      const outputTokens = Math.min(maxTokens, Math.max(1, Math.round(maxTokens * (min + (max - min) * outputDraw))))
+      const outputTokens = outputLength(request.maxTokens, outputDraw, outputDraw2)
       const { base, jitter, perOutputToken } = config.latency
       const spread = 1 + jitter * (2 * jitterDraw - 1)
-      const slow = slowDraw < config.faults.slowRate ? Duration.toMillis(config.faults.slowLatency) : 0
-      const latency = Duration.millis(
-        Math.round((Duration.toMillis(base) + Duration.toMillis(perOutputToken) * outputTokens) * spread) + slow
-      )
+      const faults = config.faults.stream
+      const streamFault: StreamFault = !request.stream
+        ? "none"
+        : streamDraw < faults.errorBeforeContentRate
+        ? "errorBeforeContent"
+        : streamDraw < faults.errorBeforeContentRate + faults.errorMidStreamRate
+        ? "errorMidStream"
+        : streamDraw < faults.errorBeforeContentRate + faults.errorMidStreamRate + faults.cutRate
+        ? "cut"
+        : "none"
       return {
         _tag: "Admitted",
         admitted: {
           id,
           pool,
-          model,
-          latency,
+          model: request.model,
+          stream: request.stream,
+          firstTokenMillis: Math.round(millisOf(base) * spread),
+          perTokenMillis: millisOf(perOutputToken) * spread,
+          slowMillis: slowDraw < config.faults.slowRate ? millisOf(config.faults.slowLatency) : 0,
           outputTokens,
+          stopReason: outputTokens >= request.maxTokens ? "max_tokens" : "end_turn",
           reservedOutput,
           inputTokens: usage.total - usage.cacheRead - usage.cacheCreation,
           cacheRead: usage.cacheRead,
-          cacheCreation: usage.cacheCreation
+          cacheCreation: usage.cacheCreation,
+          streamFault,
+          charged: 0,
+          settled: false
         }
       }
     }
 
-    const complete = (admitted: Admitted, now: number): Wire.WireResponse => {
-      inFlight--
+    const serverError = (status: number, id: string, headers: Record<string, string>): Wire.WireResponse => {
+      if (status === 529) {
+        counters.overloaded++
+        // as observed from the API: no rate-limit headers, and an explicit invitation to retry
+        return Wire.errorResponse(529, "overloaded_error", "Overloaded", id, { "x-should-retry": "true" })
+      }
+      counters.apiErrors++
+      return Wire.errorResponse(
+        status,
+        status === 504 ? "timeout_error" : "api_error",
+        "Internal server error",
+        id,
+        headers
+      )
+    }
+
+    /** Charges output tokens as they are produced (OTPM counts output as it is generated). */
+    const chargeOutput = (admitted: Admitted, tokens: number, now: number) => {
       const { pool } = admitted
-      // output is charged as produced; a max_tokens reservation is settled to what was produced
-      pool.output = admitted.reservedOutput > 0
-        ? TokenBucket.refund(pool.output, now, admitted.reservedOutput - admitted.outputTokens)
-        : TokenBucket.take(pool.output, now, admitted.outputTokens)
-      counters.succeeded++
-      counters.outputTokens += admitted.outputTokens
-      const minute = recorder.minuteOf(now)
-      minute.succeeded++
-      minute.outputTokens += admitted.outputTokens
-      const stopReason = admitted.outputTokens >= admitted.reservedOutput && admitted.reservedOutput > 0
-        ? "max_tokens"
-        : "end_turn"
+      const fresh = Math.max(0, Math.min(tokens, admitted.outputTokens - admitted.charged))
+      if (fresh === 0) return
+      admitted.charged += fresh
+      // a max_tokens reservation already paid for what is produced
+      if (admitted.reservedOutput === 0) pool.output = Bucket.take(pool.output, now, fresh)
+      counters.outputTokens += fresh
+      recorder.minuteOf(now).outputTokens += fresh
+    }
+
+    /** Ends an admitted request: completed (`ok`) or not. Idempotent. */
+    const settle = (admitted: Admitted, now: number, ok: boolean) => {
+      if (admitted.settled) return
+      admitted.settled = true
+      counters.inFlight--
+      if (admitted.reservedOutput > 0) {
+        admitted.pool.output = Bucket.give(
+          admitted.pool.output,
+          now,
+          Math.max(0, admitted.reservedOutput - admitted.charged)
+        )
+      }
+      if (ok) {
+        counters.succeeded++
+        recorder.minuteOf(now).succeeded++
+      }
+    }
+
+    const complete = (admitted: Admitted, now: number): Wire.WireResponse => {
+      chargeOutput(admitted, admitted.outputTokens, now)
+      settle(admitted, now, true)
       return Wire.json(
         200,
         Wire.messageBody({
           id: `msg_sim_${admitted.id.slice(8)}`,
           model: admitted.model,
-          text: Wire.generatedText(admitted.outputTokens, Number(admitted.id.slice(8))),
-          stopReason,
+          text: Wire.generatedText(admitted.outputTokens, Number(admitted.id.slice(8)), config.charactersPerToken),
+          stopReason: admitted.stopReason,
           inputTokens: admitted.inputTokens,
           outputTokens: admitted.outputTokens,
           cacheCreation: admitted.cacheCreation,
           cacheRead: admitted.cacheRead
         }),
-        { ...Wire.rateLimitHeaders(pool, now, config.roundTokenHeaders), "request-id": admitted.id }
+        { ...Wire.rateLimitHeaders(admitted.pool, now, config.roundTokenHeaders), "request-id": admitted.id }
       )
     }
 
     const abandon = (admitted: Admitted, now: number) => {
-      inFlight--
+      if (admitted.settled) return
       counters.abandoned++
-      if (admitted.reservedOutput > 0) {
-        admitted.pool.output = TokenBucket.refund(admitted.pool.output, now, admitted.reservedOutput)
-      }
+      settle(admitted, now, false)
     }
 
-    const handle = (request: Wire.WireRequest): Effect.Effect<Wire.WireResponse> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          const draws = yield* Effect.all(Array.from({ length: drawsPerRequest }, () => rng.next))
-          const now = yield* Clock.currentTimeMillis
-          const decision = yield* Effect.sync(() => decide(request, now, draws))
-          if (decision._tag === "Answer") {
-            yield* restore(Effect.sleep(decision.latency))
-            return decision.response
-          }
-          const { admitted } = decision
-          yield* restore(Effect.sleep(admitted.latency)).pipe(
-            Effect.onInterrupt(() =>
-              Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sync(() => abandon(admitted, at)))
-            )
-          )
-          const done = yield* Clock.currentTimeMillis
-          return yield* Effect.sync(() => complete(admitted, done))
-        })
-      )
+    const draws = Effect.all(Array.from({ length: drawsPerRequest }, () => rng.next))
 
     const stats = Effect.sync(() =>
       recorder.snapshot(Object.fromEntries(Array.from(pools.entries(), ([key, pool]) => [key, pool.limits])))
     )
 
-    return { handle, stats }
+    const headersOf = (admitted: Admitted, now: number) => ({
+      ...Wire.rateLimitHeaders(admitted.pool, now, config.roundTokenHeaders),
+      "request-id": admitted.id
+    })
+
+    return {
+      config,
+      startedAt,
+      recorder,
+      nextId,
+      clientError,
+      messages,
+      countTokens,
+      chargeOutput,
+      settle,
+      complete,
+      abandon,
+      draws,
+      stats,
+      headersOf,
+      errorLatency,
+      window
+    } as const
   })
+
+const millisOf = Duration.toMillis
+
+/** @internal */
+export type Engine = Effect.Effect.Success<ReturnType<typeof make>>
