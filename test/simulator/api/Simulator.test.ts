@@ -1,54 +1,7 @@
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import { DateTime, Effect, Fiber, TestClock } from "effect"
 import * as Simulator from "../../../src/simulator/api/Simulator.js"
-import type * as SimulatorConfig from "../../../src/simulator/api/SimulatorConfig.js"
-
-interface Answer {
-  readonly status: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly body: any
-}
-
-const defaultHeaders = { "x-api-key": "sk-ant-sim", "anthropic-version": "2023-06-01" }
-
-const send = (
-  body: unknown,
-  options: { readonly path?: string; readonly headers?: Record<string, string> } = {}
-): Effect.Effect<Answer, unknown, HttpClient.HttpClient> =>
-  Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const response = yield* client.execute(
-      HttpClientRequest.post(`http://simulator${options.path ?? "/v1/messages"}`).pipe(
-        HttpClientRequest.setHeaders(options.headers ?? defaultHeaders),
-        typeof body === "string" ? HttpClientRequest.bodyText(body) : HttpClientRequest.bodyUnsafeJson(body)
-      )
-    )
-    const text = yield* response.text
-    let parsed: unknown = text
-    try {
-      parsed = JSON.parse(text)
-    } catch {
-      // keep the text
-    }
-    return { status: response.status, headers: response.headers, body: parsed }
-  })
-
-const message = (content: string | ReadonlyArray<unknown> = "Hello", extra: Record<string, unknown> = {}) => ({
-  model: "claude-sonnet-4-6",
-  max_tokens: 100,
-  messages: [{ role: "user", content }],
-  ...extra
-})
-
-// no latency unless a test asks for it, so timelines are about the limits alone
-const instant: SimulatorConfig.Options = { latency: { base: 0, perOutputToken: 0, jitter: 0 } }
-
-const withSimulator = <A, E>(
-  options: SimulatorConfig.Options,
-  body: Effect.Effect<A, E, HttpClient.HttpClient | Simulator.Simulator>
-) => body.pipe(Effect.provide(Simulator.layer({ ...instant, ...options })))
+import { message, send, withSimulator } from "../support/send.js"
 
 describe("Simulator rules (in memory, TestClock)", () => {
   it.effect("a burst over RPM gets 429s with Anthropic's body and the retry-after of one request's refill", () =>
