@@ -19,6 +19,8 @@ import * as ModelCatalog from "../ModelCatalog.js"
 import type { Config, Limits } from "../SimulatorConfig.js"
 import { limitsFor } from "../SimulatorConfig.js"
 import * as Bucket from "./bucket.js"
+import * as Lifecycle from "./lifecycle.js"
+import * as Models from "./models.js"
 import * as PromptCache from "./promptCache.js"
 import type * as Requests from "./requests.js"
 import * as Stats from "./stats.js"
@@ -31,7 +33,7 @@ export interface Pool {
   requests: Bucket.Bucket
   input: Bucket.Bucket
   output: Bucket.Bucket
-  ramp: { index: number; current: number; previous: number }
+  ramp: Models.Ramp
 }
 
 /** How a streamed answer ends. @internal */
@@ -103,7 +105,7 @@ export const make = (config: Config) =>
           requests: Bucket.full(limits.requestsPerMinute, now),
           input: Bucket.full(limits.inputTokensPerMinute, now),
           output: Bucket.full(limits.outputTokensPerMinute, now),
-          ramp: { index: 0, current: 0, previous: 0 }
+          ramp: Models.ramp()
         }
         pools.set(key, pool)
       }
@@ -202,33 +204,6 @@ export const make = (config: Config) =>
       return answer(Wire.json(200, { input_tokens: total }, headers()))
     }
 
-    const rampAllows = (pool: Pool, now: number): { readonly ok: boolean; readonly retryAfterMillis: number } => {
-      const ramp = config.acceleration
-      if (ramp === undefined) return { ok: true, retryAfterMillis: 0 }
-      const index = Math.floor((now - startedAt) / ramp.windowMillis)
-      if (index !== pool.ramp.index) {
-        pool.ramp.previous = index === pool.ramp.index + 1 ? pool.ramp.current : 0
-        pool.ramp.current = 0
-        pool.ramp.index = index
-      }
-      const floor = ramp.floor ?? Math.max(1, Math.ceil(pool.limits.requestsPerMinute / 12))
-      const allowed = Math.max(floor, ramp.growth * pool.ramp.previous)
-      return {
-        ok: pool.ramp.current + 1 <= allowed,
-        retryAfterMillis: startedAt + (index + 1) * ramp.windowMillis - now
-      }
-    }
-
-    const outputLength = (maxTokens: number, draw: number, draw2: number): number => {
-      const output = config.output
-      if (output.shape === "share") {
-        return Math.min(maxTokens, Math.max(1, Math.round(maxTokens * (output.min + (output.max - output.min) * draw))))
-      }
-      // Box–Muller from two uniform draws: the same draws give the same length
-      const normal = Math.sqrt(-2 * Math.log(Math.max(draw, 1e-12))) * Math.cos(2 * Math.PI * draw2)
-      return Math.min(maxTokens, Math.max(1, Math.round(output.median * Math.exp(output.sigma * normal))))
-    }
-
     const messages = (
       request: Requests.MessagesRequest,
       id: string,
@@ -325,7 +300,9 @@ export const make = (config: Config) =>
         const waitMillis = Math.max(...short.map(([, b, need]) => Bucket.waitFor(b, now, need)))
         return refuse(kind, request.model, bucket.capacity, waitMillis, id, headers())
       }
-      const ramp = rampAllows(pool, now)
+      const ramp = config.acceleration === undefined
+        ? { ok: true, retryAfterMillis: 0 }
+        : Models.rampAllows(config.acceleration, pool.ramp, pool.limits.requestsPerMinute, now - startedAt)
       if (!ramp.ok) {
         minute.rateLimited++
         recorder.errorCode("ramp_limit_exceeded")
@@ -354,7 +331,7 @@ export const make = (config: Config) =>
       minute.cacheReadInputTokens += usage.cacheRead
       if (request.stream) counters.streams++
 
-      const outputTokens = outputLength(request.maxTokens, outputDraw, outputDraw2)
+      const outputTokens = Models.outputLength(config.output, request.maxTokens, outputDraw, outputDraw2)
       const { base, jitter, perOutputToken } = config.latency
       const spread = 1 + jitter * (2 * jitterDraw - 1)
       const faults = config.faults.stream
@@ -406,71 +383,13 @@ export const make = (config: Config) =>
       )
     }
 
-    /** Charges output tokens as they are produced (OTPM counts output as it is generated). */
-    const chargeOutput = (admitted: Admitted, tokens: number, now: number) => {
-      const { pool } = admitted
-      const fresh = Math.max(0, Math.min(tokens, admitted.outputTokens - admitted.charged))
-      if (fresh === 0) return
-      admitted.charged += fresh
-      // a max_tokens reservation already paid for what is produced
-      if (admitted.reservedOutput === 0) pool.output = Bucket.take(pool.output, now, fresh)
-      counters.outputTokens += fresh
-      recorder.minuteOf(now).outputTokens += fresh
-    }
-
-    /** Ends an admitted request: completed (`ok`) or not. Idempotent. */
-    const settle = (admitted: Admitted, now: number, ok: boolean) => {
-      if (admitted.settled) return
-      admitted.settled = true
-      counters.inFlight--
-      if (admitted.reservedOutput > 0) {
-        admitted.pool.output = Bucket.give(
-          admitted.pool.output,
-          now,
-          Math.max(0, admitted.reservedOutput - admitted.charged)
-        )
-      }
-      if (ok) {
-        counters.succeeded++
-        recorder.minuteOf(now).succeeded++
-      }
-    }
-
-    const complete = (admitted: Admitted, now: number): Wire.WireResponse => {
-      chargeOutput(admitted, admitted.outputTokens, now)
-      settle(admitted, now, true)
-      return Wire.json(
-        200,
-        Wire.messageBody({
-          id: `msg_sim_${admitted.id.slice(8)}`,
-          model: admitted.model,
-          text: Wire.generatedText(admitted.outputTokens, Number(admitted.id.slice(8)), config.charactersPerToken),
-          stopReason: admitted.stopReason,
-          inputTokens: admitted.inputTokens,
-          outputTokens: admitted.outputTokens,
-          cacheCreation: admitted.cacheCreation,
-          cacheRead: admitted.cacheRead
-        }),
-        { ...Wire.rateLimitHeaders(admitted.pool, now, config.roundTokenHeaders), "request-id": admitted.id }
-      )
-    }
-
-    const abandon = (admitted: Admitted, now: number) => {
-      if (admitted.settled) return
-      counters.abandoned++
-      settle(admitted, now, false)
-    }
+    const lifecycle = Lifecycle.make(config, recorder)
 
     const draws = Effect.all(Array.from({ length: drawsPerRequest }, () => rng.next))
 
     const stats = Effect.sync(() =>
       recorder.snapshot(Object.fromEntries(Array.from(pools.entries(), ([key, pool]) => [key, pool.limits])))
     )
-
-    const headersOf = (admitted: Admitted, now: number) => ({
-      ...Wire.rateLimitHeaders(admitted.pool, now, config.roundTokenHeaders),
-      "request-id": admitted.id
-    })
 
     return {
       config,
@@ -480,13 +399,9 @@ export const make = (config: Config) =>
       clientError,
       messages,
       countTokens,
-      chargeOutput,
-      settle,
-      complete,
-      abandon,
+      ...lifecycle,
       draws,
       stats,
-      headersOf,
       errorLatency,
       window
     } as const
