@@ -24,6 +24,14 @@ export interface Limits {
 }
 
 /**
+ * Limits as given: any of them may be left out (or `undefined`) for the default.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type LimitsInput = { readonly [K in keyof Limits]?: number | undefined }
+
+/**
  * Defaults resembling a low usage tier (Tier 1) for Sonnet and Opus models.
  *
  * @since 0.1.0
@@ -190,9 +198,9 @@ export interface Options {
   /** Seed of every random choice. Default 1. */
   readonly seed?: number | undefined
   /** Limits of every model without its own; default {@link lowTierLimits}. */
-  readonly limits?: Partial<Limits> | undefined
+  readonly limits?: LimitsInput | undefined
   /** Limits by model id or family (`"sonnet"`, `"haiku"`, `"opus"`); a model id wins over its family. */
-  readonly modelLimits?: Readonly<Record<string, Partial<Limits>>> | undefined
+  readonly modelLimits?: Readonly<Record<string, LimitsInput>> | undefined
   /** Requests the organisation may have in flight; more get a 429. Default 20. */
   readonly maxConcurrentRequests?: number | undefined
   /** Requests per minute of `/v1/messages/count_tokens`. Default 100. */
@@ -289,7 +297,7 @@ const share = (value: number | undefined, fallback: number): number => Math.min(
 const positive = (value: number | undefined, fallback: number): number =>
   value !== undefined && Number.isFinite(value) && value > 0 ? value : fallback
 
-const completeLimits = (partial: Partial<Limits> | undefined, base: Limits): Limits => ({
+const completeLimits = (partial: LimitsInput | undefined, base: Limits): Limits => ({
   requestsPerMinute: positive(partial?.requestsPerMinute, base.requestsPerMinute),
   inputTokensPerMinute: positive(partial?.inputTokensPerMinute, base.inputTokensPerMinute),
   outputTokensPerMinute: positive(partial?.outputTokensPerMinute, base.outputTokensPerMinute)

@@ -1,16 +1,21 @@
 /**
- * Live counters of a workload run, fed by decorating the services the
- * client already uses: the `HttpClient` (attempts in flight, 429s and other
- * error statuses received) and the `RateLimitState` (requests waiting for
- * budget, and for how long). Nothing inside the library knows about it.
+ * Live counters of a workload run, observed from outside the library: from
+ * the `HttpClient` the client sends through (attempts on the wire, statuses,
+ * the limits the API reports) and from the runner's own bookkeeping
+ * (requests started and done). Nothing inside the library is decorated, so
+ * the library can change its insides freely.
+ *
+ * "Waiting" is what is neither on the wire nor done: requests held back by
+ * the client (for budget, a retry wait, an open circuit) or by the lane's
+ * own concurrency.
  *
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as Duration from "effect/Duration"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Ref from "effect/Ref"
-import type * as RateLimitState from "../../RateLimitState.js"
+import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
 
 /**
  * @since 0.1.0
@@ -18,16 +23,46 @@ import type * as RateLimitState from "../../RateLimitState.js"
  */
 export interface Progress {
   readonly total: number
+  readonly started: number
   readonly done: number
   readonly failed: number
   /** HTTP attempts on the wire now */
-  readonly inFlight: number
-  /** requests waiting for rate-limit budget now */
+  readonly onTheWire: number
+  /** started − on the wire − done */
   readonly waiting: number
   readonly attempts: number
   readonly rateLimited: number
   readonly otherErrorStatuses: number
-  readonly proactiveWaitMillis: number
+  readonly connectionErrors: number
+}
+
+/**
+ * What happened to one request on the wire.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Trace {
+  readonly startedAt: number
+  firstSentAt: number | undefined
+  attempts: number
+  lastEndedAt: number | undefined
+  /** status of the last attempt; 0 for no answer */
+  lastStatus: number | undefined
+  waitAfter429Millis: number
+  waitAfterOtherMillis: number
+}
+
+/**
+ * Limits the API reported in its headers.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ReportedLimits {
+  readonly requestsPerMinute: number
+  readonly inputTokensPerMinute: number
+  readonly outputTokensPerMinute: number
 }
 
 /**
@@ -36,9 +71,20 @@ export interface Progress {
  */
 export interface Monitor {
   readonly progress: Effect.Effect<Progress>
+  /** limits from the last response that reported all three */
+  readonly limits: Effect.Effect<Option.Option<ReportedLimits>>
+  /** Runs one request of the workload, tracing its attempts. */
+  readonly track: <A, E, R>(request: Effect.Effect<A, E, R>) => Effect.Effect<readonly [A, Trace], E, R>
+  /** Counts a finished request. */
   readonly requestDone: (succeeded: boolean) => Effect.Effect<void>
   readonly httpClient: (client: HttpClient.HttpClient) => HttpClient.HttpClient
-  readonly rateLimitState: (state: RateLimitState.RateLimitState) => RateLimitState.RateLimitState
+}
+
+const currentTrace = FiberRef.unsafeMake<Trace | undefined>(undefined)
+
+const limitHeader = (headers: Readonly<Record<string, string>>, bucket: string): number | undefined => {
+  const value = Number(headers[`anthropic-ratelimit-${bucket}-limit`])
+  return Number.isFinite(value) && value > 0 ? value : undefined
 }
 
 /**
@@ -46,51 +92,95 @@ export interface Monitor {
  * @category constructors
  */
 export const make = (total: number): Effect.Effect<Monitor> =>
-  Effect.map(
-    Ref.make<Progress>({
-      total,
+  Effect.sync(() => {
+    const state = {
+      started: 0,
       done: 0,
       failed: 0,
-      inFlight: 0,
-      waiting: 0,
+      onTheWire: 0,
       attempts: 0,
       rateLimited: 0,
       otherErrorStatuses: 0,
-      proactiveWaitMillis: 0
-    }),
-    (ref) => {
-      const update = (f: (progress: Progress) => Partial<Progress>) =>
-        Ref.update(ref, (progress) => ({ ...progress, ...f(progress) }))
-      return {
-        progress: Ref.get(ref),
-        requestDone: (succeeded) => update((p) => ({ done: p.done + 1, failed: succeeded ? p.failed : p.failed + 1 })),
-        httpClient: (client) =>
-          HttpClient.transform(client, (response) =>
-            Effect.acquireUseRelease(
-              update((p) => ({ inFlight: p.inFlight + 1, attempts: p.attempts + 1 })),
-              () =>
-                Effect.tap(response, (answer) =>
-                  answer.status === 429
-                    ? update((p) => ({ rateLimited: p.rateLimited + 1 }))
-                    : answer.status >= 400
-                    ? update((p) => ({ otherErrorStatuses: p.otherErrorStatuses + 1 }))
-                    : Effect.void),
-              () => update((p) => ({ inFlight: p.inFlight - 1 }))
-            )),
-        rateLimitState: (state) => ({
-          ...state,
-          awaitCapacity: (pool, cost) =>
-            Effect.acquireUseRelease(
-              update((p) => ({ waiting: p.waiting + 1 })),
-              () =>
-                Effect.tap(
-                  state.awaitCapacity(pool, cost),
-                  (waited) =>
-                    update((p) => ({ proactiveWaitMillis: p.proactiveWaitMillis + Duration.toMillis(waited) }))
-                ),
-              () => update((p) => ({ waiting: p.waiting - 1 }))
-            )
-        })
+      connectionErrors: 0
+    }
+    let limits: Option.Option<ReportedLimits> = Option.none()
+
+    const attemptStarts = (trace: Trace | undefined, at: number) => {
+      state.onTheWire++
+      state.attempts++
+      if (trace === undefined) return
+      if (trace.firstSentAt === undefined) trace.firstSentAt = at
+      else if (trace.lastEndedAt !== undefined) {
+        const gap = at - trace.lastEndedAt
+        if (trace.lastStatus === 429) trace.waitAfter429Millis += gap
+        else trace.waitAfterOtherMillis += gap
+      }
+      trace.attempts++
+    }
+
+    const attemptEnds = (trace: Trace | undefined, at: number, status: number) => {
+      state.onTheWire--
+      if (status === 429) state.rateLimited++
+      else if (status === 0) state.connectionErrors++
+      else if (status >= 400) state.otherErrorStatuses++
+      if (trace !== undefined) {
+        trace.lastEndedAt = at
+        trace.lastStatus = status
       }
     }
-  )
+
+    return {
+      progress: Effect.sync(() => ({
+        total,
+        ...state,
+        waiting: Math.max(0, state.started - state.onTheWire - state.done)
+      })),
+      limits: Effect.sync(() => limits),
+      track: <A, E, R>(request: Effect.Effect<A, E, R>) =>
+        Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
+          const trace: Trace = {
+            startedAt,
+            firstSentAt: undefined,
+            attempts: 0,
+            lastEndedAt: undefined,
+            lastStatus: undefined,
+            waitAfter429Millis: 0,
+            waitAfterOtherMillis: 0
+          }
+          state.started++
+          return Effect.map(Effect.locally(request, currentTrace, trace), (a) => [a, trace] as const)
+        }),
+      requestDone: (succeeded) =>
+        Effect.sync(() => {
+          state.done++
+          if (!succeeded) state.failed++
+        }),
+      httpClient: (client) =>
+        HttpClient.transform(client, (response) =>
+          Effect.gen(function*() {
+            const trace = yield* FiberRef.get(currentTrace)
+            attemptStarts(trace, yield* Clock.currentTimeMillis)
+            const status = { value: 0 }
+            return yield* response.pipe(
+              Effect.tap((answer) =>
+                Effect.sync(() => {
+                  status.value = answer.status
+                  const requests = limitHeader(answer.headers, "requests")
+                  const input = limitHeader(answer.headers, "input-tokens")
+                  const output = limitHeader(answer.headers, "output-tokens")
+                  if (requests !== undefined && input !== undefined && output !== undefined) {
+                    limits = Option.some({
+                      requestsPerMinute: requests,
+                      inputTokensPerMinute: input,
+                      outputTokensPerMinute: output
+                    })
+                  }
+                })
+              ),
+              Effect.ensuring(
+                Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sync(() => attemptEnds(trace, at, status.value)))
+              )
+            )
+          }))
+    }
+  })

@@ -1,65 +1,37 @@
 /**
- * The summary of a workload run: what happened to the requests, what the
- * API pushed back with, where time went (waiting for budget before sending
- * vs waiting after 429s), and the throughput achieved as a share of the
- * limits the API reported. Rendered as a table or as JSON.
+ * The summary of a workload run: what happened to the requests (per lane
+ * too), what the API pushed back with, where time went (waiting before the
+ * first send, after 429s, after other errors), and the throughput achieved
+ * as a share of the limits the API reported. Rendered as a table or JSON.
+ *
+ * Everything here is observed from outside the library: the runner's own
+ * bookkeeping and what went over the `HttpClient`.
  *
  * @since 0.1.0
  */
-import * as Effect from "effect/Effect"
-import * as Metric from "effect/Metric"
-import * as MetricState from "effect/MetricState"
-import * as Option from "effect/Option"
-import type * as RateLimitHeaders from "../../RateLimitHeaders.js"
-import * as RetryPolicy from "../../RetryPolicy.js"
 import type * as Simulator from "../api/Simulator.js"
 import type * as Monitor from "./Monitor.js"
+import * as Table from "./Table.js"
 import type * as Workload from "./Workload.js"
 
 /**
- * Retry counts and waits so far in this process, from the library's metrics.
- *
  * @since 0.1.0
  * @category models
  */
-export interface RetryTotals {
-  readonly retries: number
-  readonly waitSecondsAfter429: number
-  readonly waitSecondsAfterOther: number
-}
-
-const tagOf = (pair: { readonly metricKey: { readonly tags: ReadonlyArray<{ key: string; value: string }> } }) =>
-  pair.metricKey.tags.find((tag) => tag.key === "error")?.value
+export type Limits = Monitor.ReportedLimits
 
 /**
- * @since 0.1.0
- * @category metrics
- */
-export const retryTotals: Effect.Effect<RetryTotals> = Effect.map(Metric.snapshot, (pairs) => {
-  let retries = 0
-  let after429 = 0
-  let afterOther = 0
-  for (const pair of pairs) {
-    const state = pair.metricState
-    if (pair.metricKey.name === RetryPolicy.metricNames.retries && MetricState.isCounterState(state)) {
-      retries += Number(state.count)
-    }
-    if (pair.metricKey.name === RetryPolicy.metricNames.retryWait && MetricState.isHistogramState(state)) {
-      if (tagOf(pair) === "RateLimitError") after429 += state.sum
-      else afterOther += state.sum
-    }
-  }
-  return { retries, waitSecondsAfter429: after429, waitSecondsAfterOther: afterOther }
-})
-
-/**
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export interface Limits {
-  readonly requestsPerMinute: number
-  readonly inputTokensPerMinute: number
-  readonly outputTokensPerMinute: number
+export interface LaneReport {
+  readonly name: string
+  readonly lane: "interactive" | "batch"
+  readonly requests: number
+  readonly succeeded: number
+  readonly failed: number
+  readonly latencySeconds: { readonly p50: number; readonly p95: number; readonly max: number }
+  readonly waitBeforeSendingSeconds: number
 }
 
 /**
@@ -68,16 +40,29 @@ export interface Limits {
  */
 export interface Report {
   readonly mode: "simulator" | "forecast" | "live"
+  readonly scenario: string
   readonly model: string
+  /** requests the scenario has */
   readonly requests: number
+  /** requests that ended (all of them unless interrupted) */
+  readonly completed: number
+  readonly interrupted: boolean
   readonly concurrency: number
   readonly succeeded: number
+  readonly failed: number
   readonly failures: Readonly<Record<string, number>>
   readonly attempts: number
+  /** attempts after the first of each request that reached the wire */
   readonly retries: number
   readonly rateLimitedResponses: number
   readonly otherErrorResponses: number
-  readonly waitSeconds: { readonly proactive: number; readonly after429: number; readonly afterOtherErrors: number }
+  readonly connectionErrors: number
+  readonly waitSeconds: {
+    /** from each request's start to its first attempt on the wire: the client holding it back */
+    readonly beforeSending: number
+    readonly after429: number
+    readonly afterOtherErrors: number
+  }
   readonly wallSeconds: number
   readonly latencySeconds: { readonly p50: number; readonly p95: number; readonly max: number }
   readonly tokens: { readonly input: number; readonly output: number }
@@ -88,22 +73,9 @@ export interface Report {
   readonly utilization:
     | { readonly requests: number; readonly inputTokens: number; readonly outputTokens: number }
     | null
+  readonly lanes: ReadonlyArray<LaneReport>
+  readonly warnings: ReadonlyArray<string>
   readonly simulator: Simulator.Stats | null
-}
-
-/**
- * The limits a snapshot reported, when it reported all three.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const limitsOf = (snapshot: RateLimitHeaders.RateLimitSnapshot): Limits | null => {
-  const requests = snapshot.requests.limit
-  const input = snapshot.inputTokens.limit
-  const output = snapshot.outputTokens.limit
-  return Option.isSome(requests) && Option.isSome(input) && Option.isSome(output)
-    ? { requestsPerMinute: requests.value, inputTokensPerMinute: input.value, outputTokensPerMinute: output.value }
-    : null
 }
 
 const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
@@ -111,53 +83,67 @@ const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
 
 const round = (n: number, digits = 3): number => Number(n.toFixed(digits))
 
+const latencies = (outcomes: ReadonlyArray<Workload.Outcome>) => {
+  const sorted = outcomes.map((outcome) => outcome.latencyMillis / 1000).sort((a, b) => a - b)
+  return { p50: round(percentile(sorted, 0.5)), p95: round(percentile(sorted, 0.95)), max: round(sorted.at(-1) ?? 0) }
+}
+
+const sum = (outcomes: ReadonlyArray<Workload.Outcome>, f: (outcome: Workload.Outcome) => number) =>
+  outcomes.reduce((total, outcome) => total + f(outcome), 0)
+
 /**
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: {
   readonly mode: Report["mode"]
-  readonly workload: Workload.Workload
-  readonly result: Workload.Result
+  readonly scenario: { readonly name: string; readonly model: string; readonly requests: number }
+  readonly lanes: ReadonlyArray<{ readonly name: string; readonly lane: LaneReport["lane"] }>
+  readonly concurrency: number
+  readonly outcomes: ReadonlyArray<Workload.Outcome>
+  readonly wallMillis: number
+  readonly interrupted: boolean
   readonly progress: Monitor.Progress
-  readonly retries: RetryTotals
   readonly limits: Limits | null
+  readonly warnings: ReadonlyArray<string>
   readonly simulator: Simulator.Stats | null
 }): Report => {
-  const { outcomes, wallMillis } = options.result
+  const { outcomes, wallMillis } = options
   const failures: Record<string, number> = {}
   for (const outcome of outcomes) {
     if (outcome.result !== "ok") failures[outcome.result] = (failures[outcome.result] ?? 0) + 1
   }
   const succeeded = outcomes.filter((outcome) => outcome.result === "ok")
-  const input = succeeded.reduce((sum, outcome) => sum + outcome.inputTokens, 0)
-  const output = succeeded.reduce((sum, outcome) => sum + outcome.outputTokens, 0)
+  const input = sum(succeeded, (outcome) => outcome.inputTokens)
+  const output = sum(succeeded, (outcome) => outcome.outputTokens)
   const minutes = Math.max(wallMillis, 1) / 60_000
-  const latencies = outcomes.map((outcome) => outcome.latencyMillis / 1000).sort((a, b) => a - b)
   const limits = options.limits
   const budget = (perMinute: number) => perMinute * (1 + minutes)
+  const attempts = sum(outcomes, (outcome) => outcome.attempts)
+  const sent = outcomes.filter((outcome) => outcome.attempts > 0).length
   return {
     mode: options.mode,
-    model: options.workload.model,
-    requests: outcomes.length,
-    concurrency: options.workload.concurrency,
+    scenario: options.scenario.name,
+    model: options.scenario.model,
+    requests: options.scenario.requests,
+    completed: outcomes.length,
+    interrupted: options.interrupted,
+    concurrency: options.concurrency,
     succeeded: succeeded.length,
+    failed: outcomes.length - succeeded.length,
     failures,
-    attempts: options.progress.attempts,
-    retries: options.retries.retries,
+    attempts,
+    retries: attempts - sent,
     rateLimitedResponses: options.progress.rateLimited,
     otherErrorResponses: options.progress.otherErrorStatuses,
+    connectionErrors: options.progress.connectionErrors,
     waitSeconds: {
-      proactive: round(options.progress.proactiveWaitMillis / 1000),
-      after429: round(options.retries.waitSecondsAfter429),
-      afterOtherErrors: round(options.retries.waitSecondsAfterOther)
+      beforeSending: round(sum(outcomes, (outcome) => outcome.waitBeforeSendingMillis) / 1000),
+      after429: round(sum(outcomes, (outcome) => outcome.waitAfter429Millis) / 1000),
+      afterOtherErrors: round(sum(outcomes, (outcome) => outcome.waitAfterOtherMillis) / 1000)
     },
     wallSeconds: round(wallMillis / 1000),
-    latencySeconds: {
-      p50: round(percentile(latencies, 0.5)),
-      p95: round(percentile(latencies, 0.95)),
-      max: round(latencies.at(-1) ?? 0)
-    },
+    latencySeconds: latencies(outcomes),
     tokens: { input, output },
     perMinute: {
       requests: round(succeeded.length / minutes, 1),
@@ -170,6 +156,20 @@ export const make = (options: {
       inputTokens: round(input / budget(limits.inputTokensPerMinute)),
       outputTokens: round(output / budget(limits.outputTokensPerMinute))
     },
+    lanes: options.lanes.map((lane) => {
+      const ofLane = outcomes.filter((outcome) => outcome.lane === lane.name)
+      const ok = ofLane.filter((outcome) => outcome.result === "ok").length
+      return {
+        name: lane.name,
+        lane: lane.lane,
+        requests: ofLane.length,
+        succeeded: ok,
+        failed: ofLane.length - ok,
+        latencySeconds: latencies(ofLane),
+        waitBeforeSendingSeconds: round(sum(ofLane, (outcome) => outcome.waitBeforeSendingMillis) / 1000)
+      }
+    }),
+    warnings: options.warnings,
     simulator: options.simulator
   }
 }
@@ -179,29 +179,27 @@ const seconds = (value: number): string => `${value.toFixed(1)} s`
 const thousands = (n: number): string => n.toLocaleString("en-US")
 
 /**
- * The report as an aligned text table.
+ * The report as a table (and a table of lanes when there are several).
  *
  * @since 0.1.0
  * @category rendering
  */
 export const table = (report: Report): string => {
-  const failures = Object.entries(report.failures)
-  const rows: Array<readonly [string, string]> = [
+  const failed = Object.entries(report.failures).map(([tag, count]) => `${count} ${tag}`).join(", ")
+  const rows: Array<[string, string]> = [
     ["mode", `${report.mode} (${report.model}, concurrency ${report.concurrency})`],
-    ["requests", thousands(report.requests)],
-    ["succeeded", thousands(report.succeeded)],
+    ["requests", report.interrupted ? `${report.completed} of ${report.requests} (interrupted)` : `${report.requests}`],
+    ["succeeded", `${report.succeeded}`],
+    ["failed", report.failed === 0 ? "0" : failed],
+    ["HTTP attempts", `${report.attempts}`],
+    ["429s received", `${report.rateLimitedResponses}`],
+    ["other error answers", `${report.otherErrorResponses}`],
+    ["connection errors", `${report.connectionErrors}`],
+    ["retries", `${report.retries}`],
     [
-      "failed",
-      failures.length === 0 ? "0" : failures.map(([tag, count]) => `${count} ${tag}`).join(", ")
-    ],
-    ["HTTP attempts", thousands(report.attempts)],
-    ["429s received", thousands(report.rateLimitedResponses)],
-    ["other error answers", thousands(report.otherErrorResponses)],
-    ["retries", thousands(report.retries)],
-    [
-      "waited for budget before sending",
-      `${seconds(report.waitSeconds.proactive)} in all, ${
-        seconds(report.requests === 0 ? 0 : report.waitSeconds.proactive / report.requests)
+      "waited before sending",
+      `${seconds(report.waitSeconds.beforeSending)} in all, ${
+        seconds(report.completed === 0 ? 0 : report.waitSeconds.beforeSending / report.completed)
       } per request`
     ],
     ["waited after 429s", seconds(report.waitSeconds.after429)],
@@ -237,18 +235,33 @@ export const table = (report: Report): string => {
       ]
     )
   }
-  if (report.simulator !== null) {
-    const sim = report.simulator
+  const sim = report.simulator
+  if (sim !== null) {
+    const codes = Object.entries(sim.rateLimitedByErrorCode).map(([code, count]) => `, ${count} ${code}`).join("")
     rows.push([
       "simulator sent",
-      `${sim.rateLimited.requests} RPM / ${sim.rateLimited.input_tokens} ITPM / ${sim.rateLimited.output_tokens} OTPM / ${sim.rateLimited.concurrency} concurrency 429s, ${sim.overloaded} 529s, ${sim.apiErrors} 500s, ${sim.connectionResets} resets; peak ${sim.peakConcurrency} in flight`
+      `${sim.rateLimited.requests} RPM / ${sim.rateLimited.input_tokens} ITPM / ${sim.rateLimited.output_tokens} OTPM / ${sim.rateLimited.concurrency} concurrency 429s${codes}, ${sim.overloaded} 529s, ${sim.apiErrors} 500s, ${sim.connectionResets} resets; peak ${sim.peakConcurrency} in flight`
     ])
   }
-  const width = Math.max(...rows.map(([label]) => label.length))
-  const line = "─".repeat(width + 2) + "┼" + "─".repeat(Math.max(...rows.map(([, value]) => value.length)) + 2)
-  return [
-    line.replace("┼", "┬"),
-    ...rows.map(([label, value]) => ` ${label.padEnd(width)} │ ${value}`),
-    line.replace("┼", "┴")
-  ].join("\n")
+  const summary = Table.render(rows)
+  const lanes = report.lanes.length < 2 ? "" : `\n${
+    Table.render(
+      report.lanes.map((lane) => [
+        lane.name,
+        lane.lane,
+        `${lane.requests}`,
+        `${lane.succeeded}`,
+        `${lane.failed}`,
+        seconds(lane.latencySeconds.p50),
+        seconds(lane.latencySeconds.p95),
+        seconds(lane.waitBeforeSendingSeconds)
+      ]),
+      {
+        header: ["lane", "kind", "requests", "ok", "failed", "p50", "p95", "waited before sending"],
+        align: ["left", "left", "right", "right", "right", "right", "right", "right"]
+      }
+    )
+  }`
+  const warnings = report.warnings.map((warning) => `\nnote: ${warning}`).join("")
+  return summary + lanes + warnings
 }
