@@ -37,7 +37,7 @@ import * as Progress from "./Progress.js"
 /**
  * @since 0.1.0
  */
-export const version = "0.2.0"
+export const version = "0.1.0"
 
 const defaults = Workload.defaultScenario.lanes[0]
 

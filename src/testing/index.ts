@@ -24,3 +24,8 @@ export * as SimulatorConfig from "../simulator/api/SimulatorConfig.js"
  * @since 0.1.0
  */
 export * as VirtualTime from "./VirtualTime.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as ModelCatalog from "../simulator/api/ModelCatalog.js"

@@ -121,4 +121,19 @@ describe("Simulator validation (in memory)", () => {
         expect(answer.body.error.message.length).toBeLessThan(320)
       })
     ))
+
+  it.effect("generated text is bounded whatever max_tokens a model allows", () =>
+    withSimulator(
+      {
+        models: [{ id: "claude-huge", family: "huge", maxOutputTokens: 10_000_000, contextWindow: 1_000_000 }],
+        limits: { outputTokensPerMinute: 100_000_000 },
+        output: { min: 1, max: 1 }
+      },
+      Effect.gen(function*() {
+        const answer = yield* send(message("Hi", { model: "claude-huge", max_tokens: 10_000_000 }))
+        expect(answer.status).toBe(200)
+        expect(answer.body.usage.output_tokens).toBe(10_000_000)
+        expect(answer.body.content[0].text.length).toBe(512 * 1024)
+      })
+    ))
 })
