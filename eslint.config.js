@@ -2,6 +2,8 @@ import * as effectEslint from "@effect/eslint-plugin"
 import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
+const scratchpad = { group: ["**/scratchpad/**", "../scratchpad/*"], message: "scratchpad/ is never imported" }
+
 export default tseslint.config(
   // test-consumer/src/readme-example.ts is the README's example, extracted verbatim by test-consumer/check.sh
   { ignores: ["dist/**", "node_modules/**", "coverage/**", "**/*.d.ts", "test-consumer/src/readme-example.ts"] },
@@ -19,9 +21,7 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": "error",
       "@typescript-eslint/array-type": ["error", { default: "generic", readonly: "generic" }],
-      "no-restricted-imports": ["error", {
-        patterns: [{ group: ["**/scratchpad/**", "../scratchpad/*"], message: "scratchpad/ is never imported" }]
-      }],
+      "no-restricted-imports": ["error", { patterns: [scratchpad] }],
       "@effect/dprint": ["error", {
         config: {
           indentWidth: 2,
@@ -31,6 +31,39 @@ export default tseslint.config(
           trailingCommas: "never",
           "arrowFunction.useParentheses": "force"
         }
+      }]
+    }
+  },
+  // The simulator wing keeps its own model of the rules, so it can catch the library's mistakes instead of sharing
+  // them: the simulated API may take from the library only the public Messages schemas (to decode requests);
+  // the workload runner and the CLI use the library only through its public modules, never src/internal.
+  {
+    files: ["src/simulator/api/**"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [
+          scratchpad,
+          {
+            regex:
+              "^(\\.\\./)+(internal/|cli/|testing/|(CircuitBreaker|ClaudeClient|ClaudeError|RateLimitHeaders|RateLimitState|RetryPolicy|index)\\.js$)",
+            message: "the simulated API imports nothing from the library but its public Messages module"
+          },
+          { regex: "^(\\.\\./)+workload/", message: "the simulated API knows nothing of the workloads run on it" }
+        ]
+      }]
+    }
+  },
+  {
+    files: ["src/simulator/workload/**", "src/cli/**"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [
+          scratchpad,
+          {
+            regex: "^\\.\\./.*internal/",
+            message: "use the library and the simulated API through their public modules, never their internals"
+          }
+        ]
       }]
     }
   },

@@ -5,21 +5,25 @@
  */
 import { Duration, Effect } from "effect"
 import { execFileSync } from "node:child_process"
-import * as Run from "../src/cli/Run.js"
-import * as Workload from "../src/cli/Workload.js"
+import * as Distribution from "../src/simulator/workload/Distribution.js"
+import * as Run from "../src/simulator/workload/Runner.js"
+import * as Workload from "../src/simulator/workload/Workload.js"
 import { printTable } from "./table.js"
 
 const sizes = [100, 1_000, 10_000]
 
 const one = async (requests: number) => {
   const started = performance.now()
-  const report = await Effect.runPromise(Run.forecast({
-    workload: { ...Workload.defaultWorkload, requests, concurrency: 16 },
-    simulator: { faults: { overloadedRate: 0.02 } },
-    retry: {},
-    admission: {},
-    progress: false
-  }))
+  const scenario = Workload.single({
+    requests,
+    concurrency: 16,
+    model: "claude-sonnet-4-6",
+    promptTokens: Distribution.uniform(200, 800),
+    maxTokens: 256,
+    seed: 1,
+    simulator: { faults: { overloadedRate: 0.02 } }
+  })
+  const report = await Effect.runPromise(Run.forecast({ scenario, client: {} }))
   const realMillis = performance.now() - started
   console.log(JSON.stringify({
     requests,

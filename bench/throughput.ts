@@ -6,12 +6,14 @@
  * Run: npm run bench -- throughput
  */
 import { Effect } from "effect"
-import * as Run from "../src/cli/Run.js"
-import * as Workload from "../src/cli/Workload.js"
-import type * as SimulatorConfig from "../src/testing/SimulatorConfig.js"
+import type * as SimulatorConfig from "../src/simulator/api/SimulatorConfig.js"
+import * as Distribution from "../src/simulator/workload/Distribution.js"
+import * as Run from "../src/simulator/workload/Runner.js"
+import type * as Scenario from "../src/simulator/workload/Scenario.js"
+import * as Workload from "../src/simulator/workload/Workload.js"
 import { printTable } from "./table.js"
 
-const strategies: ReadonlyArray<readonly [string, Pick<Run.Options, "retry" | "admission" | "circuitBreaker">]> = [
+const strategies: ReadonlyArray<readonly [string, Run.ClientOptions]> = [
   ["claude-rate-limiter (defaults)", { retry: {}, admission: {} }],
   ["claude-rate-limiter, reserve 0", { retry: {}, admission: { threshold: 0 } }],
   ["claude-rate-limiter, retryOnOpenCircuit", { retry: { retryOnOpenCircuit: true }, admission: {} }],
@@ -33,18 +35,28 @@ const strategies: ReadonlyArray<readonly [string, Pick<Run.Options, "retry" | "a
   ]
 ]
 
-const scenarios: ReadonlyArray<readonly [string, Workload.Workload, SimulatorConfig.Options]> = [
-  ["npm start workload: 60 requests, concurrency 8, Tier 1", Workload.defaultWorkload, {
+const workload = (requests: number, concurrency: number) =>
+  Workload.single({
+    requests,
+    concurrency,
+    model: "claude-sonnet-4-6",
+    promptTokens: Distribution.uniform(200, 800),
+    maxTokens: 256,
+    seed: 1
+  })
+
+const scenarios: ReadonlyArray<readonly [string, Scenario.Scenario, SimulatorConfig.Options]> = [
+  ["npm start workload: 60 requests, concurrency 8, Tier 1", workload(60, 8), {
     faults: { overloadedRate: 0.02 }
   }],
   [
     "1 000 requests, concurrency 16, Tier 1",
-    { ...Workload.defaultWorkload, requests: 1_000, concurrency: 16 },
+    workload(1_000, 16),
     { faults: { overloadedRate: 0.02 } }
   ],
   [
     "1 000 requests, concurrency 16, 5 % 529s and a 60 s outage at 2 min",
-    { ...Workload.defaultWorkload, requests: 1_000, concurrency: 16 },
+    workload(1_000, 16),
     { faults: { overloadedRate: 0.05, outages: [{ from: "120 seconds", to: "180 seconds", status: 529 }] } }
   ]
 ]
@@ -52,10 +64,10 @@ const scenarios: ReadonlyArray<readonly [string, Workload.Workload, SimulatorCon
 const percent = (n: number) => `${(n * 100).toFixed(1)} %`
 
 export const run = async () => {
-  for (const [title, workload, simulator] of scenarios) {
+  for (const [title, scenario, simulator] of scenarios) {
     const rows: Array<Array<string>> = []
     for (const [name, strategy] of strategies) {
-      const report = await Effect.runPromise(Run.forecast({ workload, simulator, progress: false, ...strategy }))
+      const report = await Effect.runPromise(Run.forecast({ scenario, simulator, client: strategy }))
       const failed = report.requests - report.succeeded
       const u = report.utilization
       rows.push([

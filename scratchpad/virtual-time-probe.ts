@@ -1,6 +1,6 @@
 import { Effect, Layer, Redacted } from "effect"
 import * as ClaudeClient from "../src/ClaudeClient.js"
-import * as Simulator from "../src/testing/Simulator.js"
+import * as Simulator from "../src/simulator/api/Simulator.js"
 import * as VirtualTime from "../src/testing/VirtualTime.js"
 
 const n = Number(process.argv[2] ?? 1000)

@@ -231,6 +231,12 @@ const bodyEncoder = <A, I>(schema: Schema.Schema<A, I>) => {
 }
 
 const encodeCreateParams = bodyEncoder(Messages.CreateMessageParams)
+
+const streamRefused = new ClaudeError.RequestValidationError({
+  message: "Invalid request parameters (nothing was sent): stream: createMessage reads one message; "
+    + "use streamMessage for a stream",
+  issues: [{ path: "stream", message: "createMessage reads one message; use streamMessage for a stream" }]
+})
 const encodeCountParams = bodyEncoder(Messages.CountTokensParams)
 
 // A 200 body is parsed once; a decode failure (not JSON, another shape, nesting too deep to even describe)
@@ -444,31 +450,34 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
 
     // Parameters the API would reject with a 400 are rejected here, before any budget is spent.
     const createMessage = (params: Messages.CreateMessageParams, callOptions?: CallOptions) =>
-      Effect.flatMap(Effect.suspend(() => encodeCreateParams(params)), (body) => {
-        const pool = poolOf(params.model)
-        const inputTokens = Messages.estimateInputTokens(params)
-        const outputEstimate = estimateOutputTokens === undefined
-          ? admission.outputEstimate(pool, params.max_tokens)
-          : Effect.sync(() => Math.max(0, Math.min(params.max_tokens, estimateOutputTokens(params))))
-        return Effect.flatMap(
-          outputEstimate,
-          (outputTokens) =>
-            call(
-              "ClaudeClient.createMessage",
-              messagesPath,
-              body,
-              pool,
-              {
-                requests: 1,
-                inputTokens,
-                outputTokens,
-                tokens: inputTokens + outputTokens
-              },
-              Messages.Message,
-              callOptions
-            )
-        )
-      })
+      Effect.flatMap(
+        Effect.suspend(() => params.stream === true ? Either.left(streamRefused) : encodeCreateParams(params)),
+        (body) => {
+          const pool = poolOf(params.model)
+          const inputTokens = Messages.estimateInputTokens(params)
+          const outputEstimate = estimateOutputTokens === undefined
+            ? admission.outputEstimate(pool, params.max_tokens)
+            : Effect.sync(() => Math.max(0, Math.min(params.max_tokens, estimateOutputTokens(params))))
+          return Effect.flatMap(
+            outputEstimate,
+            (outputTokens) =>
+              call(
+                "ClaudeClient.createMessage",
+                messagesPath,
+                body,
+                pool,
+                {
+                  requests: 1,
+                  inputTokens,
+                  outputTokens,
+                  tokens: inputTokens + outputTokens
+                },
+                Messages.Message,
+                callOptions
+              )
+          )
+        }
+      )
 
     const countTokens = (params: Messages.CountTokensParams, callOptions?: CallOptions) =>
       Effect.flatMap(

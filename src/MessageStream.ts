@@ -251,12 +251,12 @@ const applyDelta = (block: Messages.ContentBlock, delta: Delta): Messages.Conten
       return {
         ...current,
         [partialJsonKey]: `${current[partialJsonKey] ?? ""}${delta.partial_json ?? ""}`
-      } as Messages.ContentBlock
+      } as unknown as Messages.ContentBlock
     case "citations_delta":
       return {
         ...current,
         citations: [...(Array.isArray(current.citations) ? current.citations : []), delta.citation]
-      } as Messages.ContentBlock
+      } as unknown as Messages.ContentBlock
     default:
       return block
   }

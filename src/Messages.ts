@@ -78,12 +78,12 @@ const InputFields = {
 const OtherFields = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
 /**
- * Parameters of `POST /v1/messages` (non-streaming): the known fields are
- * validated, any other field is sent as given.
+ * Parameters of `POST /v1/messages`: the known fields are validated, any
+ * other field is sent as given.
  *
- * `stream` may only be `false` (or absent): `createMessage` reads one JSON
- * message, and a stream would not be one. Streaming will be
- * `ClaudeClient.streamMessage` (not built yet).
+ * `stream` is set by the client, not by you: `createMessage` sends it
+ * `false` (a stream is not one JSON message) and `streamMessage` sends it
+ * `true`; `createMessage` refuses params that ask for `stream: true`.
  *
  * Encode with {@link encodeOptions} so that unknown fields inside known
  * objects (a text block's `citations`, say) are kept too.
@@ -100,7 +100,7 @@ export const CreateMessageParams = Schema.Struct({
   stop_sequences: Schema.optional(Schema.Array(Schema.String)),
   metadata: Schema.optional(Schema.Struct({ user_id: Schema.optional(Schema.String) })),
   service_tier: Schema.optional(Schema.Literal("auto", "standard_only")),
-  stream: Schema.optional(Schema.Literal(false))
+  stream: Schema.optional(Schema.Boolean)
 }, OtherFields)
 
 /**

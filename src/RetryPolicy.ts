@@ -430,10 +430,10 @@ export const retry: {
     self: Effect.Effect<A, E, R>,
     options?: Options
   ): Effect.Effect<A, E | GiveUpError<E>, R>
-} = function() {
+} = function(...args: ReadonlyArray<unknown>) {
   // data-last: the schedule is built once and shared by every call of the returned function
-  if (arguments.length === 0 || !Effect.isEffect(arguments[0])) return retrier(arguments[0])
-  return retrier(arguments[1])(arguments[0])
+  if (args.length === 0 || !Effect.isEffect(args[0])) return retrier(args[0] as Options | undefined)
+  return retrier(args[1] as Options | undefined)(args[0] as Effect.Effect<unknown, unknown, unknown>)
 } as any
 
 // The last answer of `allowRetry` in this fiber, so giving up can say the budget was why. The schedule runs in the

@@ -1,178 +1,215 @@
 /**
- * The command line:
- * - `claude-rate-limiter [options]`: a workload through `ClaudeClient` against
- *   the embedded simulator on loopback (or, with `--live`, the real API),
- *   with a live progress line and a summary table;
+ * The command line, a thin shell over the simulator wing:
+ * - `claude-rate-limiter [options]`: a workload (or `--scenario FILE`)
+ *   through `ClaudeClient` against the embedded simulator on loopback (or,
+ *   with `--live`, the real API), with a live progress line and a summary;
  * - `claude-rate-limiter forecast [options]`: the same in virtual time;
- * - `claude-rate-limiter simulate --port N [options]`: serves the simulator
+ * - `claude-rate-limiter simulate [--port N] [options]`: serves the simulator
  *   on 127.0.0.1 until stopped, for clients in any language.
+ *
+ * Exit codes: 0 every request succeeded; 1 bad options or the run could not
+ * start; 2 the run finished with failed requests; 130 interrupted (Ctrl-C,
+ * after printing the summary so far).
  *
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
-import * as HelpDoc from "@effect/cli/HelpDoc"
-import * as Options from "@effect/cli/Options"
-import * as ValidationError from "@effect/cli/ValidationError"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Terminal from "@effect/platform/Terminal"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
-import * as Simulator from "../testing/Simulator.js"
-import * as SimulatorConfig from "../testing/SimulatorConfig.js"
-import * as Report from "./Report.js"
-import * as Run from "./Run.js"
-import * as Workload from "./Workload.js"
+import * as Simulator from "../simulator/api/Simulator.js"
+import * as SimulatorConfig from "../simulator/api/SimulatorConfig.js"
+import * as Distribution from "../simulator/workload/Distribution.js"
+import * as Report from "../simulator/workload/Report.js"
+import * as Runner from "../simulator/workload/Runner.js"
+import * as Scenario from "../simulator/workload/Scenario.js"
+import * as Workload from "../simulator/workload/Workload.js"
+import { clientOptions } from "./ClientOptions.js"
+import * as Flags from "./Flags.js"
+import * as Progress from "./Progress.js"
 
 /**
  * @since 0.1.0
  */
 export const version = "0.1.0"
 
-const invalid = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
-
-const range = (name: string, description: string, fallback: Workload.Range) =>
-  Options.text(name).pipe(
-    Options.withDescription(`${description}: N or MIN-MAX (uniform)`),
-    Options.withDefault(fallback.min === fallback.max ? `${fallback.min}` : `${fallback.min}-${fallback.max}`),
-    Options.mapEffect((text) => {
-      const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(text)
-      const min = Number(match?.[1])
-      const max = Number(match?.[2] ?? match?.[1])
-      return match && min >= 1 && max >= min
-        ? Effect.succeed({ min, max })
-        : Effect.fail(invalid(`--${name}: expected N or MIN-MAX, got "${text}"`))
-    })
-  )
-
-const showRange = (range: Workload.Range) => range.min === range.max ? `${range.min}` : `${range.min}-${range.max}`
-
-const outage = Options.text("outage").pipe(
-  Options.withDescription("an outage, in seconds from the start: FROM-TO[:STATUS] (status 529 by default); repeatable"),
-  Options.repeated,
-  Options.mapEffect((texts) =>
-    Effect.forEach(texts, (text) => {
-      const match = /^\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\s*(?::\s*(\d{3}))?\s*$/.exec(text)
-      return match && Number(match[2]) > Number(match[1])
-        ? Effect.succeed({
-          from: Duration.seconds(Number(match[1])),
-          to: Duration.seconds(Number(match[2])),
-          status: Number(match[3] ?? 529)
-        })
-        : Effect.fail(invalid(`--outage: expected FROM-TO[:STATUS] in seconds, got "${text}"`))
-    })
-  )
-)
-
-const positiveInteger = (name: string, description: string, fallback: number) =>
-  Options.integer(name).pipe(
-    Options.withDescription(description),
-    Options.withDefault(fallback),
-    Options.mapEffect((n) => n >= 1 ? Effect.succeed(n) : Effect.fail(invalid(`--${name} must be at least 1`)))
-  )
-
-const optionalPositive = (name: string, description: string) =>
-  Options.integer(name).pipe(Options.withDescription(description), Options.optional)
-
-const share = (name: string, description: string, fallback: number) =>
-  Options.float(name).pipe(
-    Options.withDescription(description),
-    Options.withDefault(fallback),
-    Options.mapEffect((n) =>
-      n >= 0 && n <= 1 ? Effect.succeed(n) : Effect.fail(invalid(`--${name} must be between 0 and 1`))
-    )
-  )
+const defaults = Workload.defaultScenario.lanes[0]
 
 const workloadOptions = {
-  requests: positiveInteger("requests", "how many requests to send", Workload.defaultWorkload.requests),
-  concurrency: positiveInteger("concurrency", "requests in flight at most", Workload.defaultWorkload.concurrency),
-  model: Options.text("model").pipe(Options.withDefault(Workload.defaultWorkload.model)),
-  promptTokens: range("prompt-tokens", "prompt size in input tokens", Workload.defaultWorkload.promptTokens),
-  maxTokens: range("max-tokens", "max_tokens of each request", Workload.defaultWorkload.maxTokens),
-  seed: Options.integer("seed").pipe(
-    Options.withDescription("seed of the workload and the simulator"),
-    Options.withDefault(1)
+  scenario: Flags.optionalText(
+    "scenario",
+    "a scenario file (JSON, see scenarios/): its lanes replace the workload options"
   ),
-  maxRetries: Options.integer("max-retries").pipe(
-    Options.withDescription("retries per request (default 5)"),
-    Options.optional
+  requests: Flags.optionalIntegerAtLeast("requests", 1, `how many requests to send (default ${defaults.requests})`),
+  concurrency: Flags.optionalIntegerAtLeast(
+    "concurrency",
+    1,
+    `requests in flight at most (default ${defaults.concurrency})`
   ),
-  threshold: Options.float("threshold").pipe(
-    Options.withDescription("share of each bucket kept in reserve before sending (default 0.1)"),
-    Options.optional
+  model: Flags.optionalText("model", `model of every request (default ${Workload.defaultScenario.model})`),
+  promptTokens: Flags.distribution("prompt-tokens", "prompt size in input tokens (default 200-800)"),
+  maxTokens: Flags.distribution("max-tokens", "max_tokens of each request (default 256)"),
+  seed: Flags.optionalIntegerAtLeast(
+    "seed",
+    0,
+    "seed of the workload, the simulator and the client's jitter (default 1)"
   ),
-  waitForCircuit: Options.boolean("wait-for-circuit").pipe(
-    Options.withDescription("wait out an open circuit instead of failing requests (RetryPolicy retryOnOpenCircuit)")
-  ),
-  json: Options.boolean("json").pipe(Options.withDescription("print the summary as JSON")),
-  verbose: Options.boolean("verbose").pipe(Options.withDescription("log every retry"))
+  maxRetries: Flags.optionalIntegerAtLeast("max-retries", 0, "client retries per request (default 5)"),
+  threshold: Flags.optionalShare("threshold", "share of each bucket the client keeps in reserve (default 0.1)"),
+  waitForCircuit: Flags.flag("wait-for-circuit", "wait out an open circuit instead of failing requests"),
+  json: Flags.flag("json", "print the summary as JSON on stdout (logs go to stderr)"),
+  verbose: Flags.flag("verbose", "log every retry (on stderr)")
 }
 
 const simulatorOptions = {
-  rpm: optionalPositive(
-    "rpm",
-    `simulated requests per minute (default ${SimulatorConfig.lowTierLimits.requestsPerMinute})`
-  ),
-  itpm: optionalPositive(
-    "itpm",
-    `simulated input tokens per minute (default ${SimulatorConfig.lowTierLimits.inputTokensPerMinute})`
-  ),
-  otpm: optionalPositive(
-    "otpm",
-    `simulated output tokens per minute (default ${SimulatorConfig.lowTierLimits.outputTokensPerMinute})`
-  ),
-  maxConcurrent: optionalPositive("max-concurrent", "simulated cap on requests in flight (default 20)"),
-  latency: Options.integer("latency").pipe(Options.withDescription("base latency in ms"), Options.withDefault(600)),
-  overloadedRate: share("overloaded-rate", "share of requests answered 529", 0.02),
-  apiErrorRate: share("api-error-rate", "share of requests answered 500", 0),
-  resetRate: share("reset-rate", "share of connections dropped", 0),
-  slowRate: share("slow-rate", "share of answers delayed by 2 minutes", 0),
-  outages: outage
+  rpm: Flags.optionalIntegerAtLeast("rpm", 1, "simulated requests per minute (default 50)"),
+  itpm: Flags.optionalIntegerAtLeast("itpm", 1, "simulated input tokens per minute (default 30,000)"),
+  otpm: Flags.optionalIntegerAtLeast("otpm", 1, "simulated output tokens per minute (default 8,000)"),
+  maxConcurrent: Flags.optionalIntegerAtLeast("max-concurrent", 1, "simulated cap on requests in flight (default 20)"),
+  latency: Flags.optionalIntegerAtLeast("latency", 0, "simulated time to the first token in ms (default 600)"),
+  overloadedRate: Flags.optionalShare("overloaded-rate", "share of requests answered 529 (default 0.02)"),
+  apiErrorRate: Flags.optionalShare("api-error-rate", "share of requests answered 500 (default 0)"),
+  resetRate: Flags.optionalShare("reset-rate", "share of connections dropped (default 0)"),
+  slowRate: Flags.optionalShare("slow-rate", "share of answers delayed by 2 minutes (default 0)"),
+  streamErrorRate: Flags.optionalShare("stream-error-rate", "share of streams ending in event: error (default 0)"),
+  streamCutRate: Flags.optionalShare("stream-cut-rate", "share of streams whose connection is cut (default 0)"),
+  outages: Flags.outages,
+  outputTokens: Flags.outputTokens,
+  rampLimit: Flags.flag("ramp-limit", "acceleration limits: 429 ramp_limit_exceeded on sharp ramps from idle"),
+  spendLimitAfter: Flags.optionalIntegerAtLeast(
+    "spend-limit-after",
+    0,
+    "spend-limit mode: after N requests every request gets a 429 enforced_spend_limit_reached"
+  )
 }
 
 type WorkloadArgs = Command.Command.ParseConfig<typeof workloadOptions>
 type SimulatorArgs = Command.Command.ParseConfig<typeof simulatorOptions>
 
-const simulatorConfig = (args: SimulatorArgs, seed: number): SimulatorConfig.Options => {
-  const limits = {
-    ...Option.match(args.rpm, { onNone: () => ({}), onSome: (requestsPerMinute) => ({ requestsPerMinute }) }),
-    ...Option.match(args.itpm, { onNone: () => ({}), onSome: (inputTokensPerMinute) => ({ inputTokensPerMinute }) }),
-    ...Option.match(args.otpm, { onNone: () => ({}), onSome: (outputTokensPerMinute) => ({ outputTokensPerMinute }) })
-  }
-  return {
-    seed,
-    ...(Object.keys(limits).length > 0 ? { limits } : {}),
-    maxConcurrentRequests: Option.getOrUndefined(args.maxConcurrent),
-    latency: { base: `${args.latency} millis`, perOutputToken: "2 millis", jitter: 0.2 },
-    faults: {
-      overloadedRate: args.overloadedRate,
-      apiErrorRate: args.apiErrorRate,
-      connectionResetRate: args.resetRate,
-      slowRate: args.slowRate,
-      outages: args.outages
+const get = Option.getOrUndefined
+
+/** What the CLI's simulator runs with when neither a scenario nor a flag says otherwise. */
+const cliSimulatorDefaults: Scenario.SimulatorSection = {
+  latency: { baseMillis: 600, perOutputTokenMillis: 2, jitter: 0.2 },
+  faults: { overloadedRate: 0.02 }
+}
+
+const withFlags = (base: Scenario.SimulatorSection, args: SimulatorArgs): Scenario.SimulatorSection => {
+  const defined = <A extends object>(a: A): { [K in keyof A]?: Exclude<A[K], undefined> } =>
+    Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined)) as {
+      [K in keyof A]?: Exclude<A[K], undefined>
     }
+  return {
+    ...base,
+    limits: {
+      ...base.limits,
+      ...defined({
+        requestsPerMinute: get(args.rpm),
+        inputTokensPerMinute: get(args.itpm),
+        outputTokensPerMinute: get(args.otpm)
+      })
+    },
+    ...defined({ maxConcurrentRequests: get(args.maxConcurrent), output: get(args.outputTokens) }),
+    latency: { ...base.latency, ...defined({ baseMillis: get(args.latency) }) },
+    faults: {
+      ...base.faults,
+      ...defined({
+        overloadedRate: get(args.overloadedRate),
+        apiErrorRate: get(args.apiErrorRate),
+        connectionResetRate: get(args.resetRate),
+        slowRate: get(args.slowRate)
+      }),
+      ...(args.outages.length > 0 ? { outages: args.outages } : {}),
+      stream: {
+        ...base.faults?.stream,
+        ...defined({ errorMidStreamRate: get(args.streamErrorRate), cutRate: get(args.streamCutRate) })
+      }
+    },
+    ...(args.rampLimit ? { acceleration: base.acceleration ?? {} } : {}),
+    ...(Option.isSome(args.spendLimitAfter) ? { spendLimit: { afterRequests: args.spendLimitAfter.value } } : {})
   }
 }
 
-const runOptions = (args: WorkloadArgs & SimulatorArgs, progress: boolean): Run.Options => ({
-  workload: {
-    requests: args.requests,
-    concurrency: args.concurrency,
-    model: args.model,
-    promptTokens: args.promptTokens,
-    maxTokens: args.maxTokens,
-    seed: args.seed
-  },
-  simulator: simulatorConfig(args, args.seed),
-  retry: { maxRetries: Option.getOrUndefined(args.maxRetries), retryOnOpenCircuit: args.waitForCircuit },
-  admission: { threshold: Option.getOrUndefined(args.threshold) },
-  progress: progress && !args.json
+/**
+ * `--scenario` with workload options that it replaces.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class ConflictingOptionsError extends Data.TaggedError("ConflictingOptionsError")<{
+  readonly options: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return `--scenario describes the workload itself: drop ${this.options.join(", ")}`
+  }
+}
+
+/**
+ * The run finished and some requests failed (exit code 2).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class RequestsFailedError extends Data.TaggedError("RequestsFailedError")<{
+  readonly failed: number
+  readonly requests: number
+}> {
+  override get message(): string {
+    return `${this.failed} of ${this.requests} requests failed`
+  }
+}
+
+const scenarioOf = (args: WorkloadArgs & SimulatorArgs) =>
+  Effect.gen(function*() {
+    if (Option.isNone(args.scenario)) {
+      return Workload.single({
+        requests: get(args.requests) ?? defaults.requests!,
+        concurrency: get(args.concurrency) ?? defaults.concurrency,
+        model: get(args.model) ?? Workload.defaultScenario.model,
+        promptTokens: get(args.promptTokens) ?? defaults.promptTokens,
+        maxTokens: get(args.maxTokens) ?? defaults.maxTokens,
+        seed: get(args.seed) ?? 1,
+        simulator: withFlags(cliSimulatorDefaults, args)
+      })
+    }
+    const given: ReadonlyArray<readonly [string, boolean]> = [
+      ["--requests", Option.isSome(args.requests)],
+      ["--concurrency", Option.isSome(args.concurrency)],
+      ["--model", Option.isSome(args.model)],
+      ["--prompt-tokens", Option.isSome(args.promptTokens)],
+      ["--max-tokens", Option.isSome(args.maxTokens)]
+    ]
+    const replaced = given.filter(([, isGiven]) => isGiven).map(([name]) => name)
+    if (replaced.length > 0) return yield* Effect.fail(new ConflictingOptionsError({ options: replaced }))
+    const path = args.scenario.value
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(path).pipe(
+      Effect.mapError((error) => new Scenario.ScenarioError({ source: path, reason: error.message }))
+    )
+    const scenario = yield* Scenario.fromJson(text, path)
+    return {
+      ...scenario,
+      seed: get(args.seed) ?? scenario.seed,
+      simulator: withFlags(scenario.simulator, args)
+    }
+  })
+
+const runOptions = (scenario: Scenario.Scenario, args: WorkloadArgs): Runner.Options => ({
+  scenario,
+  client: clientOptions({
+    maxRetries: get(args.maxRetries),
+    threshold: get(args.threshold),
+    waitForCircuit: args.waitForCircuit
+  })
 })
 
-// Logs go to stderr, so stdout stays the table or the JSON.
+// One logger, on stderr, so stdout is only the table or the JSON (runMain adds none: see main.ts).
 const logging = (verbose: boolean) =>
   Layer.merge(
     Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true, colors: "auto" })),
@@ -181,19 +218,38 @@ const logging = (verbose: boolean) =>
 
 const describeLimits = (config: SimulatorConfig.Config, model: string): string => {
   const { limits, pool } = SimulatorConfig.limitsFor(config, model)
-  return `${limits.requestsPerMinute.toLocaleString("en-US")} RPM / ${
-    limits.inputTokensPerMinute.toLocaleString("en-US")
-  } ITPM / ${limits.outputTokensPerMinute.toLocaleString("en-US")} OTPM (pool "${pool}")`
+  const n = (value: number) => value.toLocaleString("en-US")
+  return `${n(limits.requestsPerMinute)} RPM / ${n(limits.inputTokensPerMinute)} ITPM / ${
+    n(limits.outputTokensPerMinute)
+  } OTPM (pool "${pool}")`
 }
 
 const print = (report: Report.Report, json: boolean) =>
   json ? Console.log(JSON.stringify(report, null, 2)) : Console.log(Report.table(report))
 
-const announce = (args: WorkloadArgs & SimulatorArgs, target: string) =>
-  args.json ? Effect.void : Console.log(
-    `claude-rate-limiter ${version}: ${args.requests} requests of ${
-      showRange(args.promptTokens)
-    } input tokens, max_tokens ${showRange(args.maxTokens)}, ${target}`
+const describeScenario = (scenario: Scenario.Scenario): string => {
+  const requests = Scenario.requestsOf(scenario)
+  if (scenario.name === "command line") {
+    const lane = scenario.lanes[0]
+    return `${requests} requests of ${Distribution.describe(lane.promptTokens)} input tokens, max_tokens ${
+      Distribution.describe(lane.maxTokens)
+    }`
+  }
+  return `scenario "${scenario.name}": ${requests} requests in ${scenario.lanes.length} lane(s)`
+}
+
+const announce = (options: Runner.Options, json: boolean, target: string, config: SimulatorConfig.Config | undefined) =>
+  Effect.gen(function*() {
+    if (!json) yield* Console.log(`claude-rate-limiter ${version}: ${describeScenario(options.scenario)}, ${target}`)
+    for (const warning of Runner.warnings(options, config)) yield* Console.error(`note: ${warning}`)
+  })
+
+const finish = (report: Report.Report, json: boolean) =>
+  Effect.zipRight(
+    print(report, json),
+    report.failed > 0
+      ? Effect.fail(new RequestsFailedError({ failed: report.failed, requests: report.completed }))
+      : Effect.void
   )
 
 /**
@@ -205,14 +261,17 @@ export const forecast = Command.make(
   { ...workloadOptions, ...simulatorOptions },
   (args) =>
     Effect.gen(function*() {
-      const options = runOptions(args, false)
-      const config = SimulatorConfig.resolve(options.simulator)
-      yield* announce(args, `in virtual time against ${describeLimits(config, args.model)}`)
-      yield* print(yield* Run.forecast(options), args.json)
+      const options = runOptions(yield* scenarioOf(args), args)
+      const config = Runner.resolvedSimulator(options)
+      yield* announce(
+        options,
+        args.json,
+        `in virtual time against ${describeLimits(config, options.scenario.model)}`,
+        config
+      )
+      yield* finish(yield* Runner.forecast(options), args.json)
     }).pipe(Effect.provide(logging(args.verbose)))
-).pipe(
-  Command.withDescription("Runs the workload in virtual time: how long will it take at these limits?")
-)
+).pipe(Command.withDescription("Runs the workload in virtual time: how long will it take at these limits?"))
 
 /**
  * `simulate --port N` could not listen on 127.0.0.1:N.
@@ -235,37 +294,54 @@ export class PortUnavailableError extends Data.TaggedError("PortUnavailableError
  * @category commands
  */
 export const simulate = Command.make("simulate", {
-  port: Options.integer("port").pipe(
-    Options.withDescription("port on 127.0.0.1 (0: any free port)"),
-    Options.withDefault(8787)
-  ),
-  seed: Options.integer("seed").pipe(Options.withDefault(1)),
+  port: Flags.optionalPort,
+  seed: workloadOptions.seed,
+  scenario: Flags.optionalText("scenario", "take the simulated API's settings from a scenario file"),
   verbose: workloadOptions.verbose,
   ...simulatorOptions
 }, (args) =>
   Effect.gen(function*() {
-    const server = yield* Simulator.SimulatorServer
-    const simulator = yield* Simulator.Simulator
-    yield* Console.log(`Simulated Anthropic API listening on ${server.url}`)
-    yield* Console.log(`Limits: ${describeLimits(simulator.config, "claude-sonnet-4-6")}`)
-    yield* Console.log(`Point any client at it: ANTHROPIC_BASE_URL=${server.url} ANTHROPIC_API_KEY=any-key`)
-    yield* Console.log("Press Ctrl-C to stop.")
-    yield* Effect.never.pipe(
-      Effect.onInterrupt(() =>
-        Effect.flatMap(simulator.stats, (stats) =>
-          Console.log(
-            `\nServed ${stats.requests} requests: ${stats.succeeded} succeeded, ${
-              Object.values(stats.rateLimited).reduce((a, b) => a + b, 0)
-            } rate limited, ${stats.overloaded} overloaded, ${stats.apiErrors} API errors.`
-          ))
+    const port = get(args.port) ?? 8787
+    let section = cliSimulatorDefaults
+    let seed = get(args.seed) ?? 1
+    if (Option.isSome(args.scenario)) {
+      const fs = yield* FileSystem.FileSystem
+      const text = yield* fs.readFileString(args.scenario.value).pipe(
+        Effect.mapError((error) =>
+          new Scenario.ScenarioError({ source: args.scenario.pipe(Option.getOrElse(() => "")), reason: error.message })
+        )
       )
+      const scenario = yield* Scenario.fromJson(text, args.scenario.value)
+      section = scenario.simulator
+      seed = get(args.seed) ?? scenario.seed
+    }
+    const options = { ...Scenario.simulatorOptions(withFlags(section, args), seed), port }
+    yield* Effect.gen(function*() {
+      const server = yield* Simulator.SimulatorServer
+      const simulator = yield* Simulator.Simulator
+      yield* Console.log(`Simulated Anthropic API listening on ${server.url}`)
+      yield* Console.log(`Limits: ${describeLimits(simulator.config, "claude-sonnet-4-6")}`)
+      yield* Console.log(`Stats (JSON): ${server.statsUrl}`)
+      yield* Console.log(`Point any client at it: ANTHROPIC_BASE_URL=${server.url} ANTHROPIC_API_KEY=any-key`)
+      yield* Console.log("Press Ctrl-C to stop.")
+      yield* Effect.never.pipe(
+        Effect.onInterrupt(() =>
+          Effect.flatMap(simulator.stats, (stats) =>
+            Console.log(
+              `\nServed ${stats.requests} requests: ${stats.succeeded} succeeded, ${
+                Object.values(stats.rateLimited).reduce((a, b) => a + b, 0)
+                + Object.values(stats.rateLimitedByErrorCode).reduce((a, b) => a + b, 0)
+              } rate limited, ${stats.overloaded} overloaded, ${stats.apiErrors} API errors.`
+            ))
+        )
+      )
+    }).pipe(
+      Effect.provide(Simulator.layerServer(options)),
+      Effect.catchTag("ServeError", (error) => Effect.fail(new PortUnavailableError({ port, cause: error.cause })))
     )
-  }).pipe(
-    Effect.provide(Simulator.layerServer({ ...simulatorConfig(args, args.seed), port: args.port })),
-    Effect.catchTag("ServeError", (error) =>
-      Effect.fail(new PortUnavailableError({ port: args.port, cause: error.cause }))),
-    Effect.provide(logging(args.verbose))
-  )).pipe(Command.withDescription("Serves the simulated API on 127.0.0.1 until stopped."))
+  }).pipe(Effect.provide(logging(args.verbose)))).pipe(
+    Command.withDescription("Serves the simulated API on 127.0.0.1 until stopped.")
+  )
 
 /**
  * The default command: the main job.
@@ -276,18 +352,30 @@ export const simulate = Command.make("simulate", {
 export const root = Command.make("claude-rate-limiter", {
   ...workloadOptions,
   ...simulatorOptions,
-  live: Options.boolean("live").pipe(Options.withDescription("send the workload to the real API (ANTHROPIC_API_KEY)"))
+  live: Flags.flag("live", "send the workload to the real API (ANTHROPIC_API_KEY)")
 }, (args) =>
   Effect.gen(function*() {
-    const options = runOptions(args, true)
-    if (args.live) {
-      yield* announce(args, "against the real Claude API")
-      const report = yield* Run.live(options)
-      return yield* print(report, args.json)
+    const terminal = yield* Terminal.Terminal
+    const base = runOptions(yield* scenarioOf(args), args)
+    const options: Runner.Options = {
+      ...base,
+      watch: args.json
+        ? undefined
+        : (monitor) => Effect.provideService(Progress.show(monitor), Terminal.Terminal, terminal),
+      onInterrupted: (report) => print(report, args.json)
     }
-    const config = SimulatorConfig.resolve(options.simulator)
-    yield* announce(args, `against the embedded simulator (${describeLimits(config, args.model)})`)
-    yield* print(yield* Run.simulated(options), args.json)
+    if (args.live) {
+      yield* announce(options, args.json, "against the real Claude API", undefined)
+      return yield* finish(yield* Runner.live(options), args.json)
+    }
+    const config = Runner.resolvedSimulator(options)
+    yield* announce(
+      options,
+      args.json,
+      `against the embedded simulator (${describeLimits(config, options.scenario.model)})`,
+      config
+    )
+    yield* finish(yield* Runner.simulated(options), args.json)
   }).pipe(Effect.provide(logging(args.verbose)))).pipe(
     Command.withDescription("Runs a workload through ClaudeClient against the embedded simulated Anthropic API."),
     Command.withSubcommands([forecast, simulate])

@@ -2,6 +2,8 @@
 /**
  * The `claude-rate-limiter` command (also `npm start`).
  *
+ * Exit codes: see `ExitCode`.
+ *
  * @since 0.1.0
  */
 import * as ValidationError from "@effect/cli/ValidationError"
@@ -11,10 +13,11 @@ import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { cli } from "./Commands.js"
+import * as ExitCode from "./ExitCode.js"
 
 cli(process.argv).pipe(
   Effect.provide(NodeContext.layer),
-  // One clear line per failure; @effect/cli has already explained invalid arguments.
+  // One clear line per failure; @effect/cli has already printed invalid arguments on stderr.
   Effect.tapErrorCause((cause) =>
     Cause.isInterruptedOnly(cause)
       ? Effect.void
@@ -27,5 +30,10 @@ cli(process.argv).pipe(
             : Console.error(Cause.pretty(cause))
       )
   ),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  // no pretty logger of runMain's own: the CLI installs exactly one, on stderr
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    disablePrettyLogger: true,
+    teardown: (exit, onExit) => onExit(ExitCode.of(exit))
+  })
 )

@@ -1,181 +1,243 @@
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import type { Console } from "effect"
+import { Cause, Effect, Exit, Option } from "effect"
 import { execFile, spawn } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import type { AddressInfo } from "node:net"
 import { createServer } from "node:net"
-import * as Report from "../../src/cli/Report.js"
-import * as Run from "../../src/cli/Run.js"
-import * as Workload from "../../src/cli/Workload.js"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { cli } from "../../src/cli/Commands.js"
+import * as ExitCode from "../../src/cli/ExitCode.js"
 
 interface Ran {
-  readonly code: number | null
+  readonly code: number
   readonly stdout: string
   readonly stderr: string
+  /** the message main.ts prints on stderr for a failure other than invalid options */
+  readonly error?: string | undefined
 }
 
-// The CLI as users run it; every run is a small workload, bounded by a timeout.
-const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Ran> =>
+// The command in this process: what it prints through Console, and the exit code main.ts would give.
+const run = (args: ReadonlyArray<string>): Effect.Effect<Ran> =>
+  Effect.gen(function*() {
+    const stdout: Array<string> = []
+    const stderr: Array<string> = []
+    const base = yield* Effect.console
+    const captured: Console.Console = {
+      ...base,
+      log: (...parts) => Effect.sync(() => void stdout.push(parts.join(" "))),
+      error: (...parts) => Effect.sync(() => void stderr.push(parts.join(" ")))
+    }
+    const exit = yield* cli(["node", "claude-rate-limiter", ...args]).pipe(
+      Effect.provide(NodeContext.layer),
+      Effect.withConsole(captured),
+      Effect.exit
+    )
+    const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+    return {
+      code: ExitCode.of(exit),
+      stdout: stdout.join("\n"),
+      stderr: stderr.join("\n"),
+      error: Option.isSome(failure) && failure.value instanceof Error ? failure.value.message : undefined
+    }
+  })
+
+// The command as users run it, for what only a process shows (stdout vs stderr, signals); few, small, bounded.
+const subprocess = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Ran> =>
   new Promise((resolve) => {
     execFile(
       process.execPath,
       ["--import", "tsx", "src/cli/main.ts", ...args],
-      { timeout: 60_000, env: { ...process.env, ...env, FORCE_COLOR: "0" } },
+      { timeout: 120_000, env: { ...process.env, ...env, FORCE_COLOR: "0" } },
       (error, stdout, stderr) => resolve({ code: error ? (error.code as number | null) ?? 1 : 0, stdout, stderr })
     )
   })
 
-const options = (overrides: Partial<Run.Options> = {}): Run.Options => ({
-  workload: { ...Workload.defaultWorkload, requests: 30, concurrency: 4, promptTokens: { min: 100, max: 100 } },
-  simulator: { limits: { requestsPerMinute: 10 }, latency: { base: "500 millis", perOutputToken: 0, jitter: 0 } },
-  retry: {},
-  admission: { threshold: 0 },
-  progress: false,
-  ...overrides
-})
-
-describe("workload", () => {
-  it.effect("prompt sizes and max_tokens are drawn uniformly from their ranges, the same for the same seed", () =>
+describe("forecast, in process (virtual time)", () => {
+  it.live("answers for 300 requests at Tier 1 in virtual time, with the JSON alone on stdout", () =>
     Effect.gen(function*() {
-      const workload = {
-        ...Workload.defaultWorkload,
-        requests: 200,
-        promptTokens: { min: 10, max: 20 },
-        maxTokens: { min: 100, max: 300 }
-      }
-      const shapes = yield* Workload.shapes(workload)
-      const all = shapes.map((shape) => Workload.params(workload.model, shape))
-      expect(all).toHaveLength(200)
-      const prompts = all.map((params) => (params.messages[0]!.content as string).length / 4)
-      const maxTokens = all.map((params) => params.max_tokens)
-      expect(Math.min(...prompts)).toBe(10)
-      expect(Math.max(...prompts)).toBe(20)
-      expect(maxTokens.every((n) => n >= 100 && n <= 300)).toBe(true)
-      expect(new Set(maxTokens).size).toBeGreaterThan(50)
-      expect(yield* Workload.shapes(workload)).toEqual(shapes)
-      expect(yield* Workload.shapes({ ...workload, seed: 2 })).not.toEqual(shapes)
+      const ran = yield* run(["forecast", "--requests", "300", "--concurrency", "16", "--json"])
+      expect(ran.code).toBe(0)
+      const report = JSON.parse(ran.stdout)
+      expect(report).toMatchObject({ mode: "forecast", requests: 300, completed: 300, succeeded: 300 })
+      // 50 requests a minute after a full bucket of 50: 250 more need 5 minutes
+      expect(report.wallSeconds).toBeGreaterThan(5 * 60)
+      expect(report.wallSeconds).toBeLessThan(5 * 60 + 30)
+    }))
+
+  it.live("replays exactly from --seed", () =>
+    Effect.gen(function*() {
+      const args = ["forecast", "--requests", "80", "--overloaded-rate", "0.2", "--json"]
+      const first = yield* run([...args, "--seed", "7"])
+      const second = yield* run([...args, "--seed", "7"])
+      expect(second.stdout).toBe(first.stdout)
+      expect((yield* run([...args, "--seed", "8"])).stdout).not.toBe(first.stdout)
+    }))
+
+  it.live("prints the table with the limits it ran against", () =>
+    Effect.gen(function*() {
+      const ran = yield* run(["forecast", "--requests", "20", "--rpm", "20"])
+      expect(ran.code).toBe(0)
+      expect(ran.stdout).toContain("in virtual time against 20 RPM / 30,000 ITPM / 8,000 OTPM")
+      expect(ran.stdout).toMatch(/succeeded\s+│ 20/)
+    }))
+
+  it.live("a run with failed requests exits 2 after printing its summary", () =>
+    Effect.gen(function*() {
+      const ran = yield* run(["forecast", "--requests", "10", "--spend-limit-after", "4", "--json"])
+      expect(ran.code).toBe(2)
+      expect(JSON.parse(ran.stdout)).toMatchObject({ succeeded: 4, failed: 6 })
+    }))
+
+  it.live("a workload more concurrent than the simulated cap says so", () =>
+    Effect.gen(function*() {
+      const ran = yield* run(["forecast", "--requests", "10", "--concurrency", "30", "--json"])
+      expect(ran.stderr).toContain(
+        "note: the workload keeps up to 30 requests in flight but the simulated API allows 20"
+      )
+      expect(JSON.parse(ran.stdout).warnings).toHaveLength(1)
+    }))
+
+  it.live("--ramp-limit turns the acceleration limits on", () =>
+    Effect.gen(function*() {
+      const ran = yield* run(["forecast", "--requests", "20", "--concurrency", "20", "--ramp-limit", "--json"])
+      expect(JSON.parse(ran.stdout).simulator.rateLimitedByErrorCode.ramp_limit_exceeded).toBeGreaterThan(0)
+    }))
+
+  it.live("--scenario runs a scenario file's lanes", () =>
+    Effect.gen(function*() {
+      const ran = yield* run(["forecast", "--scenario", "scenarios/two-apps-one-key.json", "--json"])
+      const report = JSON.parse(ran.stdout)
+      expect(report.scenario).toBe("two applications on one key")
+      expect(report.lanes.map((lane: { name: string }) => lane.name)).toEqual(["chat", "nightly-summaries"])
+      expect(report.completed).toBe(90)
     }))
 })
 
-describe("forecast (in process, virtual time)", () => {
-  it.live("30 requests at 10 RPM: the 10-request burst, then one every 6 s; no 429s; the budget fully used", () =>
-    Effect.gen(function*() {
-      const report = yield* Run.forecast(options())
-      expect(report.mode).toBe("forecast")
-      expect(report.succeeded).toBe(30)
-      expect(report.rateLimitedResponses).toBe(0)
-      // the 30th request can start at (30 - 10) / 10 per minute = 120 s, and takes 0.5 s
-      expect(report.wallSeconds).toBeGreaterThanOrEqual(120.5)
-      expect(report.wallSeconds).toBeLessThan(125)
-      expect(report.limits).toEqual({
-        requestsPerMinute: 10,
-        inputTokensPerMinute: 30_000,
-        outputTokensPerMinute: 8_000
-      })
-      expect(report.utilization!.requests).toBeGreaterThan(0.95)
-      expect(report.simulator?.succeeded).toBe(30)
-    }))
+describe("every option is validated, with one line naming it and exit code 1", () => {
+  const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+    [["--rpm", "0"], "--rpm"],
+    [["--rpm", "-5"], "--rpm"],
+    [["--threshold", "5"], "--threshold"],
+    [["--threshold", "-1"], "--threshold"],
+    [["--latency", "-100"], "--latency"],
+    [["--max-retries", "-1"], "--max-retries"],
+    [["--outage", "0-10:999"], "--outage"],
+    [["--outage", "10-0"], "--outage"],
+    [["--prompt-tokens", "lots"], "--prompt-tokens"],
+    [["--overloaded-rate", "1.5"], "--overloaded-rate"],
+    [["--requests", "2.5"], "--requests"],
+    [["--output-tokens", "share:2-3"], "--output-tokens"],
+    [["simulate", "--port", "99999"], "--port"],
+    [["simulate", "--port", "-1"], "--port"]
+  ]
+  for (const [args, option] of cases) {
+    it.live(args.join(" "), () =>
+      Effect.gen(function*() {
+        const ran = yield* run(args[0] === "simulate" ? args : ["forecast", ...args])
+        expect(ran.code).toBe(1)
+        const lines = ran.stderr.trim().split("\n").filter((line) => line.trim() !== "")
+        expect(lines).toHaveLength(1)
+        expect(lines[0]).toContain(option)
+        expect(ran.stdout).toBe("")
+      }))
+  }
 
-  it.live("is deterministic for a seed", () =>
+  it.live("a scenario file that does not decode names the file and the field", () =>
     Effect.gen(function*() {
-      const faulty = options({ simulator: { ...options().simulator, faults: { overloadedRate: 0.2 } } })
-      const first = yield* Run.forecast(faulty)
-      const second = yield* Run.forecast(faulty)
-      expect({ ...second, simulator: null }).toEqual({ ...first, simulator: null })
-      expect(first.otherErrorResponses).toBeGreaterThan(0)
-      expect(first.retries).toBe(first.otherErrorResponses)
+      const dir = mkdtempSync(join(tmpdir(), "scenario-"))
+      const file = join(dir, "bad.json")
+      writeFileSync(file, JSON.stringify({ name: "x", lanes: [] }))
+      const ran = yield* run(["forecast", "--scenario", file])
+      expect(ran.code).toBe(1)
+      expect(ran.error).toBe(`scenario ${file}: lanes.0: is missing`)
+      const missing = yield* run(["forecast", "--scenario", join(dir, "nope.json")])
+      expect(missing.code).toBe(1)
+      expect(missing.error).toContain(`scenario ${join(dir, "nope.json")}: `)
+      const conflicting = yield* run(["forecast", "--scenario", file, "--requests", "5"])
+      expect(conflicting.error).toBe("--scenario describes the workload itself: drop --requests")
     }))
-
-  it("the table shows every figure of the summary", () => {
-    const report = Report.make({
-      mode: "simulator",
-      workload: Workload.defaultWorkload,
-      result: {
-        outcomes: [
-          { result: "ok", finishedAtMillis: 1_000, latencyMillis: 1_000, inputTokens: 500, outputTokens: 100 },
-          {
-            result: "MaxRetriesExceededError",
-            finishedAtMillis: 2_000,
-            latencyMillis: 2_000,
-            inputTokens: 0,
-            outputTokens: 0
-          }
-        ],
-        wallMillis: 60_000
-      },
-      progress: {
-        total: 2,
-        done: 2,
-        failed: 1,
-        inFlight: 0,
-        waiting: 0,
-        attempts: 7,
-        rateLimited: 4,
-        otherErrorStatuses: 2,
-        proactiveWaitMillis: 3_000
-      },
-      retries: { retries: 5, waitSecondsAfter429: 12, waitSecondsAfterOther: 3 },
-      limits: { requestsPerMinute: 50, inputTokensPerMinute: 30_000, outputTokensPerMinute: 8_000 },
-      simulator: null
-    })
-    const table = Report.table(report)
-    for (
-      const expected of [
-        /failed\s+│ 1 MaxRetriesExceededError/,
-        /HTTP attempts\s+│ 7/,
-        /429s received\s+│ 4/,
-        /other error answers\s+│ 2/,
-        /retries\s+│ 5/,
-        /waited for budget before sending\s+│ 3\.0 s in all, 1\.5 s per request/,
-        /waited after 429s\s+│ 12\.0 s/,
-        /waited after other errors\s+│ 3\.0 s/,
-        /limits: RPM \/ ITPM \/ OTPM\s+│ 50 \/ 30,000 \/ 8,000/,
-        /budget used: requests \/ in \/ out\s+│ 1\.0 % \/ 0\.8 % \/ 0\.6 %/
-      ]
-    ) expect(table).toMatch(expected)
-    expect(report.perMinute).toEqual({ requests: 1, inputTokens: 500, outputTokens: 100 })
-  })
 })
 
-describe("the claude-rate-limiter command", () => {
-  it("runs a small workload against the embedded simulator and prints the summary as JSON", async () => {
-    const ran = await cli(["--requests", "6", "--concurrency", "3", "--latency", "20", "--json"])
-    expect(ran.code).toBe(0)
+describe("the claude-rate-limiter command, as a process", () => {
+  it("runs a small workload against the embedded simulator: --json writes only JSON to stdout, logs once on stderr", async () => {
+    const ran = await subprocess([
+      "--requests",
+      "6",
+      "--concurrency",
+      "3",
+      "--latency",
+      "20",
+      "--overloaded-rate",
+      "0.5",
+      "--verbose",
+      "--json"
+    ])
     const report = JSON.parse(ran.stdout)
-    expect(report).toMatchObject({ mode: "simulator", requests: 6, succeeded: 6 })
+    expect(report).toMatchObject({ mode: "simulator", requests: 6, completed: 6 })
     expect(report.limits).toEqual({ requestsPerMinute: 50, inputTokensPerMinute: 30_000, outputTokensPerMinute: 8_000 })
+    const retries = ran.stderr.split("\n").filter((line) => line.includes("Retrying after attempt"))
+    expect(retries.length).toBe(report.retries)
+    expect(new Set(retries).size).toBe(retries.length)
+    expect(report.retries).toBeGreaterThan(0)
+    expect(ran.code).toBe(report.failed > 0 ? 2 : 0)
   })
 
   it("prints the table and a progress line", async () => {
-    const ran = await cli(["--requests", "4", "--latency", "20", "--overloaded-rate", "0"])
+    const ran = await subprocess(["--requests", "4", "--latency", "20", "--overloaded-rate", "0"])
     expect(ran.code).toBe(0)
     expect(ran.stdout).toContain("against the embedded simulator (50 RPM / 30,000 ITPM / 8,000 OTPM")
     expect(ran.stdout).toMatch(/succeeded\s+│ 4/)
-    expect(ran.stderr).toContain("4/4 done")
-  })
-
-  it("forecast answers for 2 000 requests in virtual time", async () => {
-    const ran = await cli(["forecast", "--requests", "2000", "--concurrency", "16", "--json"])
-    expect(ran.code).toBe(0)
-    const report = JSON.parse(ran.stdout)
-    expect(report).toMatchObject({ mode: "forecast", requests: 2000 })
-    expect(report.succeeded).toBeGreaterThan(1990)
-    // at 50 requests per minute, 2 000 requests need about 40 minutes
-    expect(report.wallSeconds).toBeGreaterThan(38 * 60)
+    expect(ran.stdout).toContain("4/4 done")
   })
 
   it("--live without ANTHROPIC_API_KEY fails with a clear message and sends nothing", async () => {
-    const ran = await cli(["--live", "--requests", "1"], { ANTHROPIC_API_KEY: "" })
-    expect(ran.code).not.toBe(0)
+    const ran = await subprocess(["--live", "--requests", "1"], { ANTHROPIC_API_KEY: "" })
+    expect(ran.code).toBe(1)
     expect(ran.stderr).toContain("ANTHROPIC_API_KEY is not set")
   })
 
-  it("rejects a malformed option with a non-zero exit", async () => {
-    const ran = await cli(["--prompt-tokens", "lots"])
-    expect(ran.code).not.toBe(0)
-    expect(ran.stdout + ran.stderr).toContain("--prompt-tokens")
+  it("Ctrl-C prints the summary so far and exits 130", async () => {
+    const child = spawn(process.execPath, [
+      "--import",
+      "tsx",
+      "src/cli/main.ts",
+      "--requests",
+      "50",
+      "--concurrency",
+      "2",
+      "--latency",
+      "300",
+      "--overloaded-rate",
+      "0"
+    ], { env: { ...process.env, FORCE_COLOR: "0" } })
+    try {
+      let output = ""
+      child.stdout.on("data", (chunk: Buffer) => {
+        output += chunk.toString()
+      })
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no progress: ${output}`)), 60_000)
+        const poll = setInterval(() => {
+          if (/\b[1-9]\d*\/50 done/.test(output)) {
+            clearTimeout(timer)
+            clearInterval(poll)
+            resolve()
+          }
+        }, 50)
+      })
+      const code = new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)))
+      child.kill("SIGINT")
+      expect(await code).toBe(130)
+      expect(output).toMatch(/requests\s+│ \d+ of 50 \(interrupted\)/)
+    } finally {
+      child.kill("SIGKILL")
+    }
   })
 
-  it("simulate serves on 127.0.0.1 until stopped, and reports what it served", async () => {
+  it("simulate serves on 127.0.0.1 until stopped, prints its URLs, and reports what it served", async () => {
     const child = spawn(process.execPath, [
       "--import",
       "tsx",
@@ -185,22 +247,21 @@ describe("the claude-rate-limiter command", () => {
       "0",
       "--latency",
       "5"
-    ], {
-      env: { ...process.env, FORCE_COLOR: "0" }
-    })
+    ], { env: { ...process.env, FORCE_COLOR: "0" } })
     try {
       let output = ""
       const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 20_000)
+        const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 60_000)
         child.stdout.on("data", (chunk: Buffer) => {
           output += chunk.toString()
           const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
-          if (match) {
+          if (match && output.includes("Stats (JSON)")) {
             clearTimeout(timer)
             resolve(match[1]!)
           }
         })
       })
+      expect(output).toContain(`Stats (JSON): ${url}/_simulator/stats`)
       const response = await fetch(`${url}/v1/messages`, {
         method: "POST",
         headers: { "x-api-key": "any", "anthropic-version": "2023-06-01", "content-type": "application/json" },
@@ -208,6 +269,7 @@ describe("the claude-rate-limiter command", () => {
       })
       expect(response.status).toBe(200)
       expect(response.headers.get("anthropic-ratelimit-requests-limit")).toBe("50")
+      expect(await (await fetch(`${url}/_simulator/stats`)).json()).toMatchObject({ requests: 1, succeeded: 1 })
       const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()))
       child.kill("SIGINT")
       await exited
@@ -222,8 +284,8 @@ describe("the claude-rate-limiter command", () => {
     await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve))
     try {
       const port = (busy.address() as AddressInfo).port
-      const ran = await cli(["simulate", "--port", String(port)])
-      expect(ran.code).not.toBe(0)
+      const ran = await subprocess(["simulate", "--port", String(port)])
+      expect(ran.code).toBe(1)
       expect(ran.stderr).toContain(`cannot listen on 127.0.0.1:${port}`)
       expect(ran.stderr).toContain("EADDRINUSE")
     } finally {

@@ -1,54 +1,7 @@
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import { DateTime, Effect, Fiber, TestClock } from "effect"
-import * as Simulator from "../../src/testing/Simulator.js"
-import type * as SimulatorConfig from "../../src/testing/SimulatorConfig.js"
-
-interface Answer {
-  readonly status: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly body: any
-}
-
-const defaultHeaders = { "x-api-key": "sk-ant-sim", "anthropic-version": "2023-06-01" }
-
-const send = (
-  body: unknown,
-  options: { readonly path?: string; readonly headers?: Record<string, string> } = {}
-): Effect.Effect<Answer, unknown, HttpClient.HttpClient> =>
-  Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const response = yield* client.execute(
-      HttpClientRequest.post(`http://simulator${options.path ?? "/v1/messages"}`).pipe(
-        HttpClientRequest.setHeaders(options.headers ?? defaultHeaders),
-        typeof body === "string" ? HttpClientRequest.bodyText(body) : HttpClientRequest.bodyUnsafeJson(body)
-      )
-    )
-    const text = yield* response.text
-    let parsed: unknown = text
-    try {
-      parsed = JSON.parse(text)
-    } catch {
-      // keep the text
-    }
-    return { status: response.status, headers: response.headers, body: parsed }
-  })
-
-const message = (content: string | ReadonlyArray<unknown> = "Hello", extra: Record<string, unknown> = {}) => ({
-  model: "claude-sonnet-4-6",
-  max_tokens: 100,
-  messages: [{ role: "user", content }],
-  ...extra
-})
-
-// no latency unless a test asks for it, so timelines are about the limits alone
-const instant: SimulatorConfig.Options = { latency: { base: 0, perOutputToken: 0, jitter: 0 } }
-
-const withSimulator = <A, E>(
-  options: SimulatorConfig.Options,
-  body: Effect.Effect<A, E, HttpClient.HttpClient | Simulator.Simulator>
-) => body.pipe(Effect.provide(Simulator.layer({ ...instant, ...options })))
+import * as Simulator from "../../../src/simulator/api/Simulator.js"
+import { message, send, withSimulator } from "../support/send.js"
 
 describe("Simulator rules (in memory, TestClock)", () => {
   it.effect("a burst over RPM gets 429s with Anthropic's body and the retry-after of one request's refill", () =>
@@ -111,24 +64,25 @@ describe("Simulator rules (in memory, TestClock)", () => {
     withSimulator(
       { limits: { inputTokensPerMinute: 1_500 } },
       Effect.gen(function*() {
-        const cachedSystem = [{ type: "text", text: "s".repeat(4_000), cache_control: { type: "ephemeral" } }]
+        // 3,500 characters are 1,000 tokens at 3.5 characters a token; "Hi there" takes the total to 1,003
+        const cachedSystem = [{ type: "text", text: "s".repeat(3_500), cache_control: { type: "ephemeral" } }]
         const first = yield* send(message("Hi there", { system: cachedSystem }))
         expect(first.status).toBe(200)
         expect(first.body.usage).toMatchObject({
-          input_tokens: 2,
+          input_tokens: 3,
           cache_creation_input_tokens: 1_000,
           cache_read_input_tokens: 0
         })
-        // 1 002 of 1 500 spent: without the cache this would not fit
+        // 1 003 of 1 500 spent: without the cache this would not fit
         const second = yield* send(message("Hi again", { system: cachedSystem }))
         expect(second.status).toBe(200)
-        expect(second.body.usage).toMatchObject({ input_tokens: 2, cache_read_input_tokens: 1_000 })
-        const uncached = yield* send(message("x".repeat(4_000)))
+        expect(second.body.usage).toMatchObject({ input_tokens: 3, cache_read_input_tokens: 1_000 })
+        const uncached = yield* send(message("x".repeat(3_500)))
         expect(uncached.status).toBe(429)
         expect(uncached.body.error.message).toContain("1,500 input tokens per minute")
         const stats = yield* (yield* Simulator.Simulator).stats
         expect(stats).toMatchObject({
-          inputTokens: 1_004,
+          inputTokens: 1_006,
           cacheReadInputTokens: 1_000,
           cacheCreationInputTokens: 1_000
         })
@@ -195,19 +149,23 @@ describe("Simulator rules (in memory, TestClock)", () => {
     Effect.gen(function*() {
       const statuses = (seed: number) =>
         withSimulator(
-          { seed, limits: { requestsPerMinute: 1_000 }, faults: { overloadedRate: 0.3, apiErrorRate: 0.1 } },
-          Effect.forEach(Array.from({ length: 200 }), () => Effect.map(send(message()), (answer) => answer.status))
+          {
+            seed,
+            limits: { requestsPerMinute: 10_000, inputTokensPerMinute: 1e6, outputTokensPerMinute: 1e6 },
+            faults: { overloadedRate: 0.3, apiErrorRate: 0.1 }
+          },
+          Effect.forEach(Array.from({ length: 600 }), () => Effect.map(send(message()), (answer) => answer.status))
         )
       const run = yield* statuses(42)
       expect(yield* statuses(42)).toEqual(run)
       expect(yield* statuses(43)).not.toEqual(run)
-      // expected: 60 overloaded (30 %), then 10 % of the other 140 = 14 api errors
+      // expected: 180 overloaded (30 %, σ ≈ 11), then 10 % of the other 420 = 42 api errors (σ ≈ 6)
       const count = (status: number) => run.filter((answer) => answer === status).length
-      expect(count(529)).toBeGreaterThan(40)
-      expect(count(529)).toBeLessThan(80)
-      expect(count(500)).toBeGreaterThan(4)
-      expect(count(500)).toBeLessThan(30)
-      expect(count(200) + count(529) + count(500)).toBe(200)
+      expect(count(529)).toBeGreaterThan(140)
+      expect(count(529)).toBeLessThan(220)
+      expect(count(500)).toBeGreaterThan(20)
+      expect(count(500)).toBeLessThan(65)
+      expect(count(200) + count(529) + count(500)).toBe(600)
     }))
 
   it.effect("a scheduled outage answers its status during its window only", () =>
@@ -263,11 +221,11 @@ describe("Simulator rules (in memory, TestClock)", () => {
       })
     ))
 
-  it.effect("count_tokens counts characters / 4 and has its own requests bucket", () =>
+  it.effect("count_tokens counts characters / 3.5 and has its own requests bucket", () =>
     withSimulator(
       { countTokensPerMinute: 2 },
       Effect.gen(function*() {
-        const body = { model: "claude-sonnet-4-6", messages: [{ role: "user", content: "x".repeat(401) }] }
+        const body = { model: "claude-sonnet-4-6", messages: [{ role: "user", content: "x".repeat(351) }] }
         const answer = yield* send(body, { path: "/v1/messages/count_tokens" })
         expect(answer.body).toEqual({ input_tokens: 101 })
         yield* send(body, { path: "/v1/messages/count_tokens" })
@@ -297,9 +255,9 @@ describe("Simulator rules (in memory, TestClock)", () => {
     withSimulator(
       { output: { min: 1, max: 1 } },
       Effect.gen(function*() {
-        yield* send(message("x".repeat(400), { max_tokens: 10 }))
+        yield* send(message("x".repeat(350), { max_tokens: 10 }))
         yield* TestClock.adjust("61 seconds")
-        yield* send(message("x".repeat(800), { max_tokens: 20 }))
+        yield* send(message("x".repeat(700), { max_tokens: 20 }))
         const { perMinute } = yield* (yield* Simulator.Simulator).stats
         expect(perMinute.map(({ inputTokens, minute, outputTokens }) => ({ minute, inputTokens, outputTokens })))
           .toEqual([
