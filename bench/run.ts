@@ -2,17 +2,19 @@
  * Runs the benchmarks and prints their tables: `npm run bench` for all,
  * `npm run bench -- headers|throughput|forecast` for one.
  */
+import * as Admission from "./admission.js"
 import * as Forecast from "./forecast.js"
 import * as Headers from "./headers.js"
 import * as Throughput from "./throughput.js"
 
 const benches: Record<string, () => unknown> = {
+  admission: Admission.run,
   headers: Headers.run,
   throughput: Throughput.run,
   forecast: Forecast.run
 }
 
-const chosen = process.argv.slice(2)
+const chosen = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))
 for (const name of chosen.length > 0 ? chosen : Object.keys(benches)) {
   const bench = benches[name]
   if (bench === undefined) {

@@ -1,3 +1,4 @@
+import { mkdirSync, writeFileSync } from "node:fs"
 /** Helpers shared by the benchmarks: timing loops and plain-text tables. */
 
 export const time = (f: () => unknown, options: { readonly minMillis: number }) => {
@@ -25,4 +26,11 @@ export const printTable = (
   console.log(line(headers))
   console.log("|" + widths.map((w, i) => (i === 0 ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":")).join("|") + "|")
   for (const row of rows) console.log(line(row))
+}
+
+/** Writes a benchmark's figures as JSON under bench/results/. */
+export const writeJson = (name: string, data: unknown) => {
+  const dir = new URL("./results/", import.meta.url)
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(new URL(`${name}.json`, dir), JSON.stringify(data, null, 2) + "\n")
 }

@@ -131,7 +131,12 @@ export type Outcome = Data.TaggedEnum<{
     readonly streamed: boolean
   }
   /** Answered with an error: nothing was charged. */
-  Refused: { readonly rateLimits: RateLimitHeaders.RateLimitSnapshot; readonly signal: Signal }
+  Refused: {
+    readonly rateLimits: RateLimitHeaders.RateLimitSnapshot
+    readonly signal: Signal
+    /** For a concurrent-requests 429 that says its limit: the most requests the API allows in flight. */
+    readonly limit?: number | undefined
+  }
   /** Sent, but no answer (timeout, lost connection): what it took stays taken. */
   Unknown: {}
   /** The caller gave up (interruption) before an answer: what it took stays taken; says nothing about the API. */
@@ -230,8 +235,14 @@ export interface Options {
   /** Share of each bucket batch requests leave for interactive ones. Default 0.2. */
   readonly batchHoldBack?: number | undefined
   readonly concurrency?: {
-    /** The window once a pool's limits are known (slow start). Default 8. */
+    /** The window once a pool's limits are known. Default 8. */
     readonly initial?: number | undefined
+    /**
+     * Up to this size the window doubles every round trip (slow start);
+     * beyond it, it grows by one request a round trip, so that it passes the
+     * API's concurrency cap by one request, not a burst. Default 16.
+     */
+    readonly slowStartUntil?: number | undefined
     /** The largest window. Default 256. */
     readonly max?: number | undefined
     /** After this long without a concurrent-requests 429, probe one above the learned ceiling. Default 5 minutes. */
@@ -390,6 +401,7 @@ export const make = (
       pollMillis: Math.max(10, Duration.toMillis(options.pollInterval ?? Duration.millis(250))),
       window: {
         initial: Math.max(1, Math.floor(options.concurrency?.initial ?? 8)),
+        slowStartUntil: Math.max(1, Math.floor(options.concurrency?.slowStartUntil ?? 16)),
         max: Math.max(1, Math.floor(options.concurrency?.max ?? 256)),
         probeAfterMillis: Duration.toMillis(options.concurrency?.probeAfter ?? Duration.minutes(5))
       },

@@ -191,6 +191,8 @@ const countTokensPool = "count_tokens"
 
 // A concurrent-requests 429 says so only in its message (the real API's wording).
 const concurrencyMessage = /concurrent (connections|requests)/i
+// and sometimes its limit: "… has exceeded your rate limit of 20"
+const concurrencyLimit = /limit of (\d+)/i
 
 /**
  * Checks a base URL: absolute, `http:` or `https:`, no credentials, query or
@@ -292,7 +294,15 @@ export const signalOf = (error: ClaudeError.ResponseError): Admission.Signal => 
  */
 export const outcomeOf = (error: AttemptError): Admission.Outcome => {
   if (ClaudeError.isResponseError(error)) {
-    return Admission.Outcome.Refused({ rateLimits: error.rateLimits, signal: signalOf(error) })
+    const signal = signalOf(error)
+    const limit = signal === "concurrency"
+      ? Number(concurrencyLimit.exec(error.message)?.[1] ?? Number.NaN)
+      : Number.NaN
+    return Admission.Outcome.Refused({
+      rateLimits: error.rateLimits,
+      signal,
+      ...(Number.isSafeInteger(limit) && limit > 0 ? { limit } : {})
+    })
   }
   return error._tag === "CircuitOpenError" ? Admission.Outcome.NotSent() : Admission.Outcome.Unknown()
 }

@@ -27,6 +27,7 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as ScheduleInterval from "effect/ScheduleInterval"
 import type * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ClaudeError from "./ClaudeError.js"
 import * as Backoff from "./internal/backoff.js"
@@ -226,6 +227,18 @@ export const backoff = (options: Options = {}): Schedule.Schedule<Duration.Durat
   return Backoff.make(baseDelay, maxDelay, jitter)
 }
 
+// Counts retries of attempts that were sent: a request the open circuit refused was not, so waiting out an
+// outage (retryOnOpenCircuit) does not use up the retries of the attempts around it.
+const sentRetries = (max: number): Schedule.Schedule<number, unknown> =>
+  Schedule.makeWithState(0, (now, input: unknown, count: number) => {
+    const next = isCircuitOpen(input) ? count : count + 1
+    return Effect.succeed(
+      next > max
+        ? [next, next, ScheduleDecision.done] as const
+        : [next, next, ScheduleDecision.continueWith(ScheduleInterval.after(now))] as const
+    )
+  })
+
 const planStep = (
   options: ResolvedOptions,
   error: unknown,
@@ -295,10 +308,12 @@ const planStep = (
 export const make = (options: Options = {}): Schedule.Schedule<RetryStep, unknown> => {
   const resolved = resolve(options)
   return backoff(resolved).pipe(
-    Schedule.intersect(Schedule.recurs(resolved.maxRetries)),
+    Schedule.intersect(sentRetries(resolved.maxRetries)),
     Schedule.intersect(Schedule.identity<unknown>()),
     Schedule.whileInput(resolved.isRetryable),
-    Schedule.mapEffect(([[backoffDelay, retries], error]) => planStep(resolved, error, retries + 1, backoffDelay)),
+    Schedule.mapEffect(([[backoffDelay, failed], error]) =>
+      planStep(resolved, error, Math.max(1, failed), backoffDelay)
+    ),
     Schedule.whileOutput((step) => step.withinLimit && step.allowed),
     Schedule.modifyDelay((step) => step.delay),
     Schedule.onDecision((step, decision) =>
@@ -451,12 +466,13 @@ const retrier = (options: Options = {}) => {
   })
   return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | GiveUpError<E>, R> =>
     Effect.suspend(() => {
+      // attempts that were sent (an open circuit's refusal was not)
       let attempts = 0
       return Effect.retryOrElse(
-        Effect.suspend(() => {
-          attempts++
-          return self
-        }),
+        Effect.tapError(self, (error) =>
+          Effect.sync(() => {
+            if (!isCircuitOpen(error)) attempts++
+          })),
         policy,
         (error) => Effect.flatMap(FiberRef.get(currentRefusal), (refused) => giveUp(resolved, error, attempts, refused))
       )

@@ -232,4 +232,40 @@ describe("RetryPolicy", () => {
       const error = yield* Effect.flip(tooLong.attempt.pipe(RetryPolicy.retry({ retryOnOpenCircuit: true })))
       expect(error).toMatchObject({ _tag: "RetryWaitTooLongError", rule: "circuit-open" })
     }).pipe(Effect.withRandomFixed([0.5])))
+
+  it.effect("retryOnOpenCircuit: waiting out an open circuit does not use up the retries of sent attempts", () =>
+    Effect.gen(function*() {
+      const open = () =>
+        new CircuitBreaker.CircuitOpenError({ name: "claude", state: "Open", remaining: Duration.seconds(10) })
+      // two sent failures around four refusals of the open circuit, then success, with only 2 retries allowed
+      const { attempt } = yield* scripted([overloaded, open, open, overloaded, open, open])
+      const fiber = yield* Effect.fork(attempt.pipe(RetryPolicy.retry({ retryOnOpenCircuit: true, maxRetries: 2 })))
+      yield* TestClock.adjust("10 minutes")
+      expect(yield* Fiber.join(fiber)).toBe("ok")
+    }).pipe(Effect.withRandomFixed([0.5])))
+
+  it.effect("allowRetry refusing stops the retries with RetryBudgetExhaustedError", () =>
+    Effect.gen(function*() {
+      const { attempt, attempts } = yield* scripted([overloaded, overloaded, overloaded])
+      const allowed = yield* Ref.make(1)
+      const fiber = yield* Effect.fork(attempt.pipe(RetryPolicy.retry({
+        allowRetry: () => Ref.modify(allowed, (n) => [n > 0, n - 1])
+      })))
+      yield* TestClock.adjust("1 minute")
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      expect(error).toMatchObject({ _tag: "RetryBudgetExhaustedError", attempts: 2 })
+      expect((yield* Ref.get(attempts)).length).toBe(2)
+    }).pipe(Effect.withRandomFixed([0.5])))
+
+  it.effect("headerWaits: gate: a server-given wait is left to the gate (no sleep), but a wait too long still fails", () =>
+    Effect.gen(function*() {
+      const { attempt, attempts } = yield* scripted([(now) => rateLimitError({ "retry-after": "30" }, now)])
+      const fiber = yield* Effect.fork(attempt.pipe(RetryPolicy.retry({ headerWaits: "gate" })))
+      yield* TestClock.adjust("1 millis")
+      expect(yield* Fiber.join(fiber)).toBe("ok")
+      expect(yield* Ref.get(attempts)).toEqual([0, 0])
+      const tooLong = yield* scripted([(now) => rateLimitError({ "retry-after": "3600" }, now)])
+      const error = yield* Effect.flip(tooLong.attempt.pipe(RetryPolicy.retry({ headerWaits: "gate" })))
+      expect(error).toMatchObject({ _tag: "RetryWaitTooLongError", rule: "retry-after" })
+    }).pipe(Effect.withRandomFixed([0.5])))
 })

@@ -112,49 +112,76 @@ export class SendRate {
 export interface WindowOptions {
   readonly initial: number
   readonly max: number
+  /** up to this size the window doubles each round trip; beyond it, it grows by one a round trip */
+  readonly slowStartUntil: number
   /** after this long without a concurrent-requests 429, the learned ceiling may be probed one higher */
   readonly probeAfterMillis: number
 }
 
-/** @internal */
+/**
+ * A window on requests in flight, grown the way TCP grows its congestion
+ * window: by one per completed request while it is small (doubling each
+ * round trip), then by one per round trip, so that when it passes the API's
+ * cap it does so by one request, not by a burst of them.
+ *
+ * @internal
+ */
 export class ConcurrencyWindow {
   size: number
   ceiling: number
+  slowStartUntil: number
   /** set when the window held a request back since it last grew */
   bound = false
+  private credit = 0
   private lastCut = 0
 
   constructor(readonly options: WindowOptions) {
     this.size = Math.max(1, Math.min(options.initial, options.max))
     this.ceiling = Math.max(1, options.max)
+    this.slowStartUntil = Math.max(1, options.slowStartUntil)
   }
 
-  /** A request completed: grow by one while the window is what holds requests back. */
+  /** A request completed: grow while the window is what holds requests back. */
   served(now: number): void {
     if (!this.bound) return
     this.bound = false
-    if (this.size < this.ceiling) {
+    if (this.size >= this.ceiling) {
+      // at the ceiling the API taught us: probe one higher only after a quiet while
+      if (this.ceiling < this.options.max && now - this.lastCut >= this.options.probeAfterMillis) {
+        this.ceiling++
+        this.lastCut = now
+      } else {
+        return
+      }
+    }
+    if (this.size < this.slowStartUntil) {
       this.size++
       return
     }
-    // at the ceiling the API taught us: probe one higher only after a quiet while
-    if (this.ceiling < this.options.max && now - this.lastCut >= this.options.probeAfterMillis) {
-      this.ceiling++
+    this.credit += 1 / this.size
+    if (this.credit >= 1) {
+      this.credit = 0
       this.size++
-      this.lastCut = now
     }
   }
 
-  /** The API refused a request for too many in flight while `inFlight` others were. */
-  refused(inFlight: number, now: number): void {
-    this.ceiling = Math.max(1, inFlight)
+  /**
+   * The API refused a request for too many in flight while `inFlight`
+   * others were (or told its limit): that is the ceiling from now on.
+   */
+  refused(inFlight: number, now: number, limit?: number): void {
+    this.ceiling = Math.max(1, Math.min(this.options.max, limit ?? inFlight))
     this.size = Math.min(this.size, this.ceiling)
+    this.slowStartUntil = Math.min(this.slowStartUntil, this.ceiling)
+    this.credit = 0
     this.lastCut = now
   }
 
-  /** An acceleration limit: back off to half. */
+  /** An acceleration limit: back off to half, and grow back by one a round trip. */
   halve(now: number): void {
     this.size = Math.max(1, Math.floor(this.size / 2))
+    this.slowStartUntil = this.size
+    this.credit = 0
     this.lastCut = now
   }
 }

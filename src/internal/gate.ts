@@ -253,7 +253,7 @@ export const make = (
         case "Refused": {
           switch (outcome.signal) {
             case "concurrency":
-              gate.window.refused(gate.inFlight, now)
+              gate.window.refused(gate.inFlight, now, outcome.limit)
               return
             case "acceleration":
               gate.window.halve(now)
