@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Adaptive from "../src/internal/adaptive.js"
 import * as Budget from "../src/internal/budget.js"
 import * as Ledger from "../src/internal/ledger.js"
 
@@ -162,5 +163,70 @@ describe("PoolLedger", () => {
     expect(ledger.known).toBe(true)
     grant(ledger, { requests: 1 }, 0, "z1")
     grant(ledger, { requests: 1 }, 0, "z2")
+  })
+})
+
+describe("the adaptive parts", () => {
+  it("the concurrency window doubles each round trip up to slowStartUntil, then grows by one a round trip", () => {
+    const window = new Adaptive.ConcurrencyWindow({ initial: 4, max: 256, slowStartUntil: 8, probeAfterMillis: 60_000 })
+    const roundTrip = () => {
+      const completions = window.size
+      for (let i = 0; i < completions; i++) {
+        window.bound = true
+        window.served(0)
+      }
+    }
+    const sizes = [window.size]
+    for (let i = 0; i < 5; i++) {
+      roundTrip()
+      sizes.push(window.size)
+    }
+    expect(sizes).toEqual([4, 8, 9, 10, 11, 12])
+  })
+
+  it("a concurrent-requests 429 sets the ceiling; it is probed one higher only after a quiet while", () => {
+    const window = new Adaptive.ConcurrencyWindow({
+      initial: 30,
+      max: 256,
+      slowStartUntil: 64,
+      probeAfterMillis: 60_000
+    })
+    window.refused(20, 1_000)
+    expect([window.size, window.ceiling]).toEqual([20, 20])
+    window.bound = true
+    window.served(2_000)
+    expect(window.size).toBe(20)
+    // after a quiet minute the ceiling is probed one higher, and the window grows into it over a round trip
+    for (let i = 0; i < 20; i++) {
+      window.bound = true
+      window.served(61_000 + i)
+    }
+    expect([window.size, window.ceiling]).toEqual([21, 21])
+    window.refused(0, 62_000, 18)
+    expect([window.size, window.ceiling]).toEqual([18, 18])
+  })
+
+  it("the send rate is cut on overload and grows back along the cubic curve", () => {
+    const rate = new Adaptive.SendRate({ beta: 0.7, scale: 0.4, minRate: 0.5 })
+    expect(rate.waitMillis(0)).toBe(0)
+    for (let t = 0; t < 10_000; t += 100) rate.sent(t)
+    rate.throttled(10_000)
+    const cut = rate.fillRate
+    expect(cut).toBeCloseTo(7, 0)
+    rate.succeeded(10_500)
+    expect(rate.fillRate).toBeLessThan(10)
+    for (let t = 10_000; t < 30_000; t += 100) rate.sent(t)
+    rate.succeeded(30_000)
+    expect(rate.fillRate).toBeGreaterThan(cut)
+  })
+
+  it("the retry budget allows retries while more than half full; successes earn a tenth back", () => {
+    const budget = new Adaptive.RetryBudget({ maxTokens: 10, tokenRatio: 0.1 })
+    for (let i = 0; i < 4; i++) budget.failed()
+    expect(budget.allowsRetry).toBe(true)
+    budget.failed()
+    expect(budget.allowsRetry).toBe(false)
+    for (let i = 0; i < 11; i++) budget.succeeded()
+    expect(budget.allowsRetry).toBe(true)
   })
 })

@@ -238,7 +238,7 @@ describe("RetryPolicy", () => {
       const open = () =>
         new CircuitBreaker.CircuitOpenError({ name: "claude", state: "Open", remaining: Duration.seconds(10) })
       // two sent failures around four refusals of the open circuit, then success, with only 2 retries allowed
-      const { attempt } = yield* scripted([overloaded, open, open, overloaded, open, open])
+      const { attempt } = yield* scripted<unknown>([overloaded, open, open, overloaded, open, open])
       const fiber = yield* Effect.fork(attempt.pipe(RetryPolicy.retry({ retryOnOpenCircuit: true, maxRetries: 2 })))
       yield* TestClock.adjust("10 minutes")
       expect(yield* Fiber.join(fiber)).toBe("ok")

@@ -159,7 +159,8 @@ export class ConcurrencyWindow {
       return
     }
     this.credit += 1 / this.size
-    if (this.credit >= 1) {
+    // (a round trip's worth of 1/size adds up to a hair under 1 in floating point)
+    if (this.credit >= 1 - 1e-9) {
       this.credit = 0
       this.size++
     }
@@ -210,5 +211,46 @@ export class RetryBudget {
 
   succeeded(): void {
     this.tokens = Math.min(this.options.maxTokens, this.tokens + this.options.tokenRatio)
+  }
+}
+
+/**
+ * How the API's token count compares to the client's estimate of a request's
+ * input (characters / 4): tokenizers differ by language and content, so the
+ * ratio is learned from each answer's `usage` and the estimate scaled by a
+ * high percentile of it before reserving.
+ *
+ * @internal
+ */
+export class InputRatio {
+  ratio = 1
+  private readonly samples: Array<number> = []
+  private cursor = 0
+
+  constructor(readonly size = 100, readonly percentile = 0.9) {}
+
+  /** The cost with its input (and the combined tokens) scaled by the learned ratio. */
+  scale<C extends { readonly inputTokens?: number; readonly tokens?: number }>(cost: C): C {
+    const input = cost.inputTokens
+    if (input === undefined || this.ratio === 1) return cost
+    const scaled = Math.ceil(input * this.ratio)
+    return {
+      ...cost,
+      inputTokens: scaled,
+      ...(cost.tokens === undefined ? {} : { tokens: cost.tokens - input + scaled })
+    }
+  }
+
+  /** An answer counted `actual` input tokens for a request estimated at `estimated`. */
+  observe(estimated: number, actual: number): void {
+    if (!(estimated > 0) || !(actual >= 0) || !Number.isFinite(actual)) return
+    const sample = Math.min(10, Math.max(0.1, actual / estimated))
+    if (this.samples.length < this.size) this.samples.push(sample)
+    else {
+      this.samples[this.cursor] = sample
+      this.cursor = (this.cursor + 1) % this.size
+    }
+    const sorted = [...this.samples].sort((a, b) => a - b)
+    this.ratio = sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(this.percentile * sorted.length) - 1))]!
   }
 }

@@ -63,6 +63,7 @@ interface Gate {
   readonly window: Adaptive.ConcurrencyWindow
   readonly sendRate: Adaptive.SendRate | undefined
   readonly retryBudget: Adaptive.RetryBudget | undefined
+  readonly inputRatio: Adaptive.InputRatio
   readonly telemetry: Telemetry.PoolTelemetry
   pumping: boolean
   again: boolean
@@ -100,6 +101,7 @@ export const make = (
         window: new Adaptive.ConcurrencyWindow(windowOptions),
         sendRate: rateOptions && new Adaptive.SendRate(rateOptions),
         retryBudget: budgetOptions && new Adaptive.RetryBudget(budgetOptions),
+        inputRatio: new Adaptive.InputRatio(),
         telemetry: Telemetry.forPool(pool),
         pumping: false,
         again: false,
@@ -308,13 +310,17 @@ export const make = (
     gate: Gate,
     lease: AdmissionStore.Lease,
     waited: number,
-    reason: WaitReason | undefined
+    reason: WaitReason | undefined,
+    estimatedInput: number | undefined
   ): Effect.Effect<Ticket, never, Scope.Scope> => {
     let done = false
     const complete = (outcome: Outcome): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (done) return Effect.void
         done = true
+        if (outcome._tag === "Served" && estimatedInput !== undefined) {
+          gate.inputRatio.observe(estimatedInput, outcome.usage.inputTokens)
+        }
         return Effect.uninterruptible(releaseLease(gate, lease, outcome))
       })
     // a shared store reclaims leases a crashed process held; this process is alive, so it keeps renewing
@@ -364,16 +370,19 @@ export const make = (
         const holdBack = holdBackOf(lane)
         const deadline = request.deadline === undefined ? Infinity : Duration.toMillis(request.deadline)
         const start = yield* Clock.currentTimeMillis
+        // the caller's input estimate, scaled by how the API's counts have compared to such estimates
+        const cost = gate.inputRatio.scale(request.cost)
+        const estimatedInput = request.cost.inputTokens
         if (gate.queue.isEmpty && !gate.pumping) {
-          const attempt = yield* tryReserve(gate, request.cost, holdBack, start)
+          const attempt = yield* tryReserve(gate, cost, holdBack, start)
           if (attempt._tag === "Granted") {
             yield* gate.telemetry.admitted(lane, 0, undefined, false)
-            return yield* ticketFor(gate, attempt.lease, 0, undefined)
+            return yield* ticketFor(gate, attempt.lease, 0, undefined, estimatedInput)
           }
           if (attempt._tag === "NeverFits") return yield* refuse(gate, attempt)
           gate.lastBlock = attempt.reason
         }
-        const predicted = predictWait(gate, request.cost, lane, start)
+        const predicted = predictWait(gate, cost, lane, start)
         const embargo = Math.max(0, (gate.lastView?.embargoUntil ?? 0) - start)
         if (embargo > maxServerWaitMillis) {
           return yield* tooLong(gate, predicted, maxServerWaitMillis, "embargo")
@@ -382,7 +391,7 @@ export const make = (
           return yield* tooLong(gate, predicted, deadline, gate.lastBlock ?? "concurrency")
         }
         const waiter: Waiters.Waiter = {
-          cost: request.cost,
+          cost,
           lane,
           holdBack,
           enqueuedAt: start,
@@ -414,14 +423,14 @@ export const make = (
         if (Exit.isSuccess(exit)) {
           const now = yield* Clock.currentTimeMillis
           yield* gate.telemetry.admitted(lane, now - start, waiter.reason, request.retry === true)
-          return yield* ticketFor(gate, exit.value, now - start, waiter.reason)
+          return yield* ticketFor(gate, exit.value, now - start, waiter.reason, estimatedInput)
         }
         yield* leave
         const failure = Cause.failureOption(exit.cause)
         if (Option.isNone(failure)) return yield* Effect.failCause(Cause.stripFailures(exit.cause))
         if (failure.value === "timeout") {
           const now = yield* Clock.currentTimeMillis
-          const predictedMore = predictWait(gate, request.cost, lane, now)
+          const predictedMore = predictWait(gate, cost, lane, now)
           return yield* tooLong(gate, now - start + predictedMore, deadline, gate.lastBlock ?? "concurrency")
         }
         return yield* refuse(gate, failure.value)
