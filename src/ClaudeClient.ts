@@ -23,29 +23,28 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as Admission from "./Admission.js"
 import type * as AdmissionStore from "./AdmissionStore.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ClaudeError from "./ClaudeError.js"
+import * as Pipeline from "./internal/pipeline.js"
+import * as MessageBatches from "./MessageBatches.js"
 import * as Messages from "./Messages.js"
-import * as RateLimitHeaders from "./RateLimitHeaders.js"
+import type * as MessageStream from "./MessageStream.js"
 import * as RateLimitState from "./RateLimitState.js"
-import * as RetryPolicy from "./RetryPolicy.js"
+import type * as RetryPolicy from "./RetryPolicy.js"
 
 /**
  * @since 0.1.0
@@ -67,12 +66,7 @@ export type TypeId = typeof TypeId
  * @since 0.2.0
  * @category models
  */
-export type AttemptError =
-  | ClaudeError.ClaudeError
-  | CircuitBreaker.CircuitOpenError
-  | Admission.BudgetWaitTooLongError
-  | Admission.RequestExceedsLimitError
-  | AdmissionStore.AdmissionStoreError
+export type AttemptError = Pipeline.AttemptError
 
 /**
  * Everything a call can fail with: how its last attempt failed, or why the
@@ -81,7 +75,7 @@ export type AttemptError =
  * @since 0.1.0
  * @category models
  */
-export type ClaudeClientError = AttemptError | RetryPolicy.GiveUpError<AttemptError>
+export type ClaudeClientError = Pipeline.CallError
 
 /**
  * Per-call options.
@@ -110,11 +104,39 @@ export interface ClaudeClient {
     params: Messages.CreateMessageParams,
     options?: CallOptions
   ) => Effect.Effect<Messages.Message, ClaudeClientError>
+  /**
+   * `POST /v1/messages` with `stream: true`: the server-sent events, typed.
+   * Admission, the breaker and the retry policy apply as for `createMessage`
+   * to everything before the first piece of content; a stream that fails
+   * before it (an `event: error`, a cut connection) is retried transparently.
+   * After content has reached you, a failure is a `StreamInterruptedError`
+   * carrying what was received. `MessageStream.finalMessage` folds the events
+   * into the `Message`.
+   */
+  readonly streamMessage: (
+    params: Messages.CreateMessageParams,
+    options?: CallOptions
+  ) => Stream.Stream<MessageStream.MessageStreamEvent, ClaudeClientError | MessageStream.StreamInterruptedError>
   /** `POST /v1/messages/count_tokens`. Token counting has limits of its own, so it is its own pool. */
   readonly countTokens: (
     params: Messages.CountTokensParams,
     options?: CallOptions
   ) => Effect.Effect<Messages.TokenCount, ClaudeClientError>
+  /** `POST /v1/messages/batches`: the Message Batches API has limits of its own, so it is its own pool. */
+  readonly createBatch: (
+    params: MessageBatches.CreateBatchParams,
+    options?: CallOptions
+  ) => Effect.Effect<MessageBatches.MessageBatch, ClaudeClientError>
+  /** `GET /v1/messages/batches/{id}`. */
+  readonly retrieveBatch: (
+    id: string,
+    options?: CallOptions
+  ) => Effect.Effect<MessageBatches.MessageBatch, ClaudeClientError>
+  /** `GET /v1/messages/batches/{id}/results`, once the batch has ended. */
+  readonly batchResults: (
+    id: string,
+    options?: CallOptions
+  ) => Effect.Effect<ReadonlyArray<MessageBatches.BatchResult>, ClaudeClientError>
 }
 
 /**
@@ -188,11 +210,8 @@ export const defaultAnthropicVersion = "2023-06-01"
 const messagesPath = "/v1/messages"
 const countTokensPath = "/v1/messages/count_tokens"
 const countTokensPool = "count_tokens"
-
-// A concurrent-requests 429 says so only in its message (the real API's wording).
-const concurrencyMessage = /concurrent (connections|requests)/i
-// and sometimes its limit: "… has exceeded your rate limit of 20"
-const concurrencyLimit = /limit of (\d+)/i
+const batchesPath = "/v1/messages/batches"
+const batchesPool = "message_batches"
 
 /**
  * Checks a base URL: absolute, `http:` or `https:`, no credentials, query or
@@ -240,16 +259,13 @@ const streamRefused = new ClaudeError.RequestValidationError({
   issues: [{ path: "stream", message: "createMessage reads one message; use streamMessage for a stream" }]
 })
 const encodeCountParams = bodyEncoder(Messages.CountTokensParams)
+const encodeBatchParams = bodyEncoder(MessageBatches.CreateBatchParams)
 
-// A 200 body is parsed once; a decode failure (not JSON, another shape, nesting too deep to even describe)
-// is the problem text of a MalformedResponseError, never a defect.
-const decodeBody = <A, I>(schema: Schema.Schema<A, I>, body: string): Either.Either<A, string> => {
-  try {
-    return Either.mapLeft(Schema.decodeUnknownEither(schema)(JSON.parse(body)), ClaudeError.describeParseError)
-  } catch (error) {
-    return Either.left(error instanceof SyntaxError ? `not JSON (${error.message})` : "nested too deeply to decode")
-  }
-}
+const decodeMessage = Pipeline.json(Messages.Message)
+const decodeTokenCount = Pipeline.json(Messages.TokenCount)
+const decodeBatch = Pipeline.json(MessageBatches.MessageBatch)
+// the results endpoint answers JSON Lines, one result a line
+const decodeBatchResults = Pipeline.jsonLines(MessageBatches.BatchResult)
 
 /**
  * What the client is built from: the `HttpClient` it sends through, and the
@@ -261,61 +277,25 @@ const decodeBody = <A, I>(schema: Schema.Schema<A, I>, body: string): Either.Eit
 export type Dependencies = HttpClient.HttpClient | Admission.Admission | CircuitBreaker.CircuitBreaker
 
 /**
- * What the API's refusal tells admission.
+ * What the API's refusal tells admission: a rate limit, an acceleration
+ * limit (`ramp_limit_exceeded`), the concurrency cap, a spend limit, an
+ * overload, a server error, or a client error.
  *
  * @since 0.2.0
  * @category admission
  */
-export const signalOf = (error: ClaudeError.ResponseError): Admission.Signal => {
-  switch (error._tag) {
-    case "SpendLimitReachedError":
-      return "spend-limit"
-    case "OverloadedError":
-      return "overloaded"
-    case "RateLimitError":
-      return Option.contains(error.errorCode, "ramp_limit_exceeded")
-        ? "acceleration"
-        : concurrencyMessage.test(error.message)
-        ? "concurrency"
-        : "rate-limit"
-    default:
-      return error.status === 429 ? "rate-limit" : error.status >= 500 ? "server-error" : "client-error"
-  }
-}
+export const signalOf: (error: ClaudeError.ResponseError) => Admission.Signal = Pipeline.signalOf
 
 /**
- * How an attempt that admission let through ended, as admission needs to
- * know it: served (settle with the real usage), refused by the API (nothing
- * charged), never sent (the open circuit), or unknown (timeout, lost
- * connection: what it took stays taken).
+ * How an attempt that admission let through and that failed ended, as
+ * admission needs to know it: refused by the API (nothing charged), never
+ * sent (the open circuit), or unknown (timeout, lost connection: what it
+ * took stays taken).
  *
  * @since 0.2.0
  * @category admission
  */
-export const outcomeOf = (error: AttemptError): Admission.Outcome => {
-  if (ClaudeError.isResponseError(error)) {
-    const signal = signalOf(error)
-    const limit = signal === "concurrency"
-      ? Number(concurrencyLimit.exec(error.message)?.[1] ?? Number.NaN)
-      : Number.NaN
-    return Admission.Outcome.Refused({
-      rateLimits: error.rateLimits,
-      signal,
-      ...(Number.isSafeInteger(limit) && limit > 0 ? { limit } : {})
-    })
-  }
-  return error._tag === "CircuitOpenError" ? Admission.Outcome.NotSent() : Admission.Outcome.Unknown()
-}
-
-const usageOf = (value: unknown): Admission.Usage => {
-  const usage = (value as { readonly usage?: Messages.Usage }).usage
-  return usage === undefined
-    ? { inputTokens: 0, outputTokens: 0 }
-    : {
-      inputTokens: usage.input_tokens + (usage.cache_creation_input_tokens ?? 0),
-      outputTokens: usage.output_tokens
-    }
-}
+export const outcomeOf: (error: AttemptError) => Admission.Outcome = Pipeline.outcomeOf
 
 /**
  * Builds the client from the `HttpClient`, `Admission` and
@@ -349,162 +329,130 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
       HttpClient.withTracerPropagation(options.tracePropagation ?? false)
     )
 
-    // The HttpClientError holds the request, and so the API key: keep only what went wrong.
-    const toConnectionError = (error: HttpClientError.HttpClientError): ClaudeError.ConnectionError =>
-      new ClaudeError.ConnectionError({ message: error.message, cause: error.cause })
+    const pipeline = Pipeline.make({ http, admission, breaker, timeout, retry: options.retry ?? {}, secrets })
 
-    interface Answer<A> {
-      readonly value: A
-      readonly rateLimits: RateLimitHeaders.RateLimitSnapshot
-    }
-
-    const readResponse = <A, I>(
-      response: HttpClientResponse.HttpClientResponse,
-      schema: Schema.Schema<A, I>
-    ): Effect.Effect<Answer<A>, ClaudeError.ClaudeError> =>
-      Effect.gen(function*() {
-        const rateLimits = yield* RateLimitHeaders.decode(response.headers)
-        const body = yield* Effect.mapError(response.text, toConnectionError)
-        if (response.status < 200 || response.status >= 300) {
-          return yield* Effect.fail(ClaudeError.fromResponse({ status: response.status, body, rateLimits, secrets }))
-        }
-        return yield* Either.match(decodeBody(schema, body), {
-          onLeft: (problem) =>
-            Either.left(ClaudeError.malformedResponse({ status: response.status, body, problem, rateLimits, secrets })),
-          onRight: (value) => Either.right({ value, rateLimits })
-        })
-      })
-
-    const send = <A, I>(
-      request: HttpClientRequest.HttpClientRequest,
-      schema: Schema.Schema<A, I>
-    ): Effect.Effect<Answer<A>, ClaudeError.ClaudeError> =>
-      http.execute(request).pipe(
-        Effect.catchTags({
-          RequestError: (error) =>
-            error.reason === "Transport"
-              ? Effect.fail(toConnectionError(error))
-              : Effect.dieMessage(`Cannot send request: ${error.message}`),
-          ResponseError: (error) => Effect.fail(toConnectionError(error))
-        }),
-        Effect.flatMap((response) => readResponse(response, schema)),
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
-            new ClaudeError.TimeoutError({
-              timeout,
-              message: `No complete response within ${Duration.format(timeout)}`
-            })
-        })
-      )
-
-    // A retry budget keeps a fleet of callers from multiplying load on a struggling API; a caller who asked to
-    // wait out outages (retryOnOpenCircuit) is protected by the breaker instead, and loses nothing.
-    const retryOptions = (pool: string): RetryPolicy.Options | false => {
-      const retry = options.retry
-      if (retry === false) return false
-      return {
-        ...retry,
-        headerWaits: "gate",
-        allowRetry: retry?.allowRetry
-          ?? ((error) =>
-            retry?.retryOnOpenCircuit === true || !ClaudeError.isServiceFailure(error)
-              ? Effect.succeed(true)
-              : admission.retryAllowed(pool))
-      }
-    }
-
-    const call = <A, I>(
+    const messageCall = (
       name: string,
-      path: string,
+      params: Messages.CreateMessageParams,
       body: string,
-      pool: string,
-      cost: AdmissionStore.Cost,
-      schema: Schema.Schema<A, I>,
-      callOptions: CallOptions | undefined
-    ): Effect.Effect<A, ClaudeClientError> =>
-      Effect.suspend(() => {
-        const request = HttpClientRequest.post(path).pipe(HttpClientRequest.bodyText(body, "application/json"))
-        let attempts = 0
-        const attempt: Effect.Effect<A, AttemptError> = Effect.suspend(() => {
-          const number = ++attempts
-          return Effect.scoped(Effect.gen(function*() {
-            // an open circuit fails fast: no point queueing for budget first
-            yield* breaker.check
-            const ticket = yield* admission.admit({
-              pool,
-              cost,
-              lane: callOptions?.lane,
-              deadline: callOptions?.deadline,
-              retry: number > 1
-            })
-            const exit = yield* Effect.exit(breaker.protect(send(request, schema)))
-            if (Exit.isSuccess(exit)) {
-              const { rateLimits, value } = exit.value
-              yield* ticket.complete(Admission.Outcome.Served({ rateLimits, usage: usageOf(value), streamed: false }))
-              return value
-            }
-            const failure = Cause.failureOption(exit.cause)
-            if (Option.isSome(failure)) yield* ticket.complete(outcomeOf(failure.value))
-            return yield* Effect.failCause(exit.cause)
-          })).pipe(Effect.withSpan(`${name}.attempt`, { attributes: { "claude.attempt": number } }))
-        })
-        const policy = retryOptions(pool)
-        const retried: Effect.Effect<A, ClaudeClientError> = policy === false
-          ? attempt
-          : RetryPolicy.retry(attempt, policy)
-        return retried.pipe(
-          Effect.ensuring(Effect.suspend(() => Effect.annotateCurrentSpan("claude.attempts", attempts)))
-        )
-      }).pipe(Effect.withSpan(name, { attributes: { "claude.pool": pool, "claude.path": path } }))
+      callOptions?: CallOptions
+    ) => {
+      const pool = poolOf(params.model)
+      const inputTokens = Messages.estimateInputTokens(params)
+      const outputEstimate = estimateOutputTokens === undefined
+        ? admission.outputEstimate(pool, params.max_tokens)
+        : Effect.sync(() => Math.max(0, Math.min(params.max_tokens, estimateOutputTokens(params))))
+      return Effect.map(outputEstimate, (outputTokens): Pipeline.Call => ({
+        name,
+        request: HttpClientRequest.post(messagesPath).pipe(HttpClientRequest.bodyText(body, "application/json")),
+        pool,
+        cost: { requests: 1, inputTokens, outputTokens, tokens: inputTokens + outputTokens },
+        lane: callOptions?.lane,
+        deadline: callOptions?.deadline,
+        attributes: {
+          "gen_ai.system": "anthropic",
+          "gen_ai.operation.name": "chat",
+          "gen_ai.request.model": params.model,
+          "gen_ai.request.max_tokens": params.max_tokens
+        }
+      }))
+    }
 
     // Parameters the API would reject with a 400 are rejected here, before any budget is spent.
     const createMessage = (params: Messages.CreateMessageParams, callOptions?: CallOptions) =>
-      Effect.flatMap(
-        Effect.suspend(() => params.stream === true ? Either.left(streamRefused) : encodeCreateParams(params)),
-        (body) => {
-          const pool = poolOf(params.model)
-          const inputTokens = Messages.estimateInputTokens(params)
-          const outputEstimate = estimateOutputTokens === undefined
-            ? admission.outputEstimate(pool, params.max_tokens)
-            : Effect.sync(() => Math.max(0, Math.min(params.max_tokens, estimateOutputTokens(params))))
-          return Effect.flatMap(
-            outputEstimate,
-            (outputTokens) =>
-              call(
-                "ClaudeClient.createMessage",
-                messagesPath,
-                body,
-                pool,
-                {
-                  requests: 1,
-                  inputTokens,
-                  outputTokens,
-                  tokens: inputTokens + outputTokens
-                },
-                Messages.Message,
-                callOptions
-              )
+      Effect.suspend(() => params.stream === true ? Either.left(streamRefused) : encodeCreateParams(params)).pipe(
+        Effect.flatMap((body) => messageCall("ClaudeClient.createMessage", params, body, callOptions)),
+        Effect.flatMap((call) => pipeline.call(call, decodeMessage, (message) => message.usage))
+      )
+
+    const streamMessage = (params: Messages.CreateMessageParams, callOptions?: CallOptions) =>
+      Stream.unwrap(
+        Effect.suspend(() => encodeCreateParams({ ...params, stream: true })).pipe(
+          Effect.flatMap((body) => messageCall("ClaudeClient.streamMessage", params, body, callOptions)),
+          Effect.map((call) =>
+            pipeline.stream({
+              ...call,
+              request: call.request.pipe(HttpClientRequest.setHeader("accept", "text/event-stream"))
+            })
           )
-        }
+        )
       )
 
     const countTokens = (params: Messages.CountTokensParams, callOptions?: CallOptions) =>
       Effect.flatMap(
         Effect.suspend(() => encodeCountParams(params)),
         (body) =>
-          call(
-            "ClaudeClient.countTokens",
-            countTokensPath,
-            body,
-            countTokensPool,
-            { requests: 1 },
-            Messages.TokenCount,
-            callOptions
+          pipeline.call(
+            {
+              name: "ClaudeClient.countTokens",
+              request: HttpClientRequest.post(countTokensPath).pipe(
+                HttpClientRequest.bodyText(body, "application/json")
+              ),
+              pool: countTokensPool,
+              cost: { requests: 1 },
+              lane: callOptions?.lane,
+              deadline: callOptions?.deadline
+            },
+            decodeTokenCount,
+            () => undefined
           )
       )
 
-    return ClaudeClient.of({ [TypeId]: TypeId, createMessage, countTokens })
+    const batchCall = (name: string, request: HttpClientRequest.HttpClientRequest, callOptions?: CallOptions) => ({
+      name,
+      request,
+      pool: batchesPool,
+      cost: { requests: 1 },
+      lane: callOptions?.lane,
+      deadline: callOptions?.deadline
+    })
+
+    const createBatch = (params: MessageBatches.CreateBatchParams, callOptions?: CallOptions) =>
+      Effect.flatMap(
+        Effect.suspend(() => encodeBatchParams(params)),
+        (body) =>
+          pipeline.call(
+            batchCall(
+              "ClaudeClient.createBatch",
+              HttpClientRequest.post(batchesPath).pipe(HttpClientRequest.bodyText(body, "application/json")),
+              callOptions
+            ),
+            decodeBatch,
+            () => undefined
+          )
+      )
+
+    const retrieveBatch = (id: string, callOptions?: CallOptions) =>
+      pipeline.call(
+        batchCall(
+          "ClaudeClient.retrieveBatch",
+          HttpClientRequest.get(`${batchesPath}/${encodeURIComponent(id)}`),
+          callOptions
+        ),
+        decodeBatch,
+        () => undefined
+      )
+
+    const batchResults = (id: string, callOptions?: CallOptions) =>
+      pipeline.call(
+        batchCall(
+          "ClaudeClient.batchResults",
+          HttpClientRequest.get(`${batchesPath}/${encodeURIComponent(id)}/results`),
+          callOptions
+        ),
+        decodeBatchResults,
+        () => undefined
+      )
+
+    return ClaudeClient.of({
+      [TypeId]: TypeId,
+      createMessage,
+      streamMessage,
+      countTokens,
+      createBatch,
+      retrieveBatch,
+      batchResults
+    })
   })
 
 /**

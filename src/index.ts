@@ -5,6 +5,16 @@
  */
 
 /**
+ * @since 0.2.0
+ */
+export * as Admission from "./Admission.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as AdmissionStore from "./AdmissionStore.js"
+
+/**
  * @since 0.1.0
  */
 export * as CircuitBreaker from "./CircuitBreaker.js"
@@ -20,9 +30,19 @@ export * as ClaudeClient from "./ClaudeClient.js"
 export * as ClaudeError from "./ClaudeError.js"
 
 /**
+ * @since 0.2.0
+ */
+export * as MessageBatches from "./MessageBatches.js"
+
+/**
  * @since 0.1.0
  */
 export * as Messages from "./Messages.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as MessageStream from "./MessageStream.js"
 
 /**
  * @since 0.1.0

@@ -33,6 +33,10 @@ export interface ScriptedResponse {
   readonly body?: unknown
   readonly latency?: Duration.DurationInput | undefined
   readonly disconnect?: boolean | undefined
+  /** A streamed body: these server-sent events, one chunk each (`body` is then ignored). */
+  readonly events?: ReadonlyArray<{ readonly event: string; readonly data: unknown }> | undefined
+  /** With `events`: the connection is cut after this many of them. */
+  readonly cutAfterEvents?: number | undefined
 }
 
 /**
@@ -137,15 +141,17 @@ export const make = (
             new HttpClientError.RequestError({ request, reason: "Transport", description: "connection reset by peer" })
           )
         }
-        const body = response.body === undefined
+        const body = response.events !== undefined
+          ? sseBody(response.events, response.cutAfterEvents)
+          : response.body === undefined
           ? null
           : typeof response.body === "string"
           ? response.body
           : JSON.stringify(response.body)
-        return HttpClientResponse.fromWeb(
-          request,
-          new Response(body, { status: response.status ?? 200, headers: response.headers ?? {} })
-        )
+        const headers = response.events !== undefined
+          ? { "content-type": "text/event-stream", ...response.headers }
+          : response.headers ?? {}
+        return HttpClientResponse.fromWeb(request, new Response(body, { status: response.status ?? 200, headers }))
       })
     )
     const requests = Ref.get(recorded)
@@ -154,6 +160,100 @@ export const make = (
       sendTimes: Effect.map(requests, (all) => all.map((entry) => entry.sentAt - (all[0]?.sentAt ?? 0)))
     }] as const
   })
+
+const encoder = new TextEncoder()
+
+// One event a pull, so a reader gets every event before the cut (an errored stream drops what is queued).
+const sseBody = (
+  events: ReadonlyArray<{ readonly event: string; readonly data: unknown }>,
+  cutAfter: number | undefined
+): ReadableStream<Uint8Array> => {
+  let next = 0
+  return new ReadableStream({
+    pull(controller) {
+      if (cutAfter !== undefined && next >= cutAfter) {
+        controller.error(new Error("connection reset by peer"))
+        return
+      }
+      const item = events[next++]
+      if (item === undefined) {
+        controller.close()
+        return
+      }
+      const data = typeof item.data === "string" ? item.data : JSON.stringify(item.data)
+      controller.enqueue(encoder.encode(`event: ${item.event}\ndata: ${data}\n\n`))
+    }
+  }, { highWaterMark: 0 })
+}
+
+/**
+ * The events of a streamed answer, as the Messages API sends them: the text
+ * in `chunks` text deltas, then the final usage; with `errorAfter`, an
+ * `event: error` of `errorType` after that many deltas instead of the rest.
+ *
+ * @since 0.2.0
+ * @category responses
+ */
+export const streamEvents = (options: {
+  readonly chunks?: ReadonlyArray<string> | undefined
+  readonly inputTokens?: number | undefined
+  readonly outputTokens?: number | undefined
+  readonly errorAfter?: number | undefined
+  readonly errorType?: string | undefined
+} = {}): ReadonlyArray<{ readonly event: string; readonly data: unknown }> => {
+  const chunks = options.chunks ?? ["Hello", ", ", "world!"]
+  const head = [
+    {
+      event: "message_start",
+      data: {
+        type: "message_start",
+        message: {
+          id: "msg_scripted_stream",
+          type: "message",
+          role: "assistant",
+          model: "claude-sonnet-4-6",
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: { input_tokens: options.inputTokens ?? 12, output_tokens: 1 }
+        }
+      }
+    },
+    {
+      event: "content_block_start",
+      data: { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }
+    },
+    { event: "ping", data: { type: "ping" } }
+  ]
+  const deltas = chunks.map((text) => ({
+    event: "content_block_delta",
+    data: { type: "content_block_delta", index: 0, delta: { type: "text_delta", text } }
+  }))
+  if (options.errorAfter !== undefined) {
+    return [
+      ...head,
+      ...deltas.slice(0, options.errorAfter),
+      {
+        event: "error",
+        data: { type: "error", error: { type: options.errorType ?? "overloaded_error", message: "Overloaded" } }
+      }
+    ]
+  }
+  return [
+    ...head,
+    ...deltas,
+    { event: "content_block_stop", data: { type: "content_block_stop", index: 0 } },
+    {
+      event: "message_delta",
+      data: {
+        type: "message_delta",
+        delta: { stop_reason: "end_turn", stop_sequence: null },
+        usage: { output_tokens: options.outputTokens ?? 7 }
+      }
+    },
+    { event: "message_stop", data: { type: "message_stop" } }
+  ]
+}
 
 /**
  * Provides the scripted `HttpClient` and its recorder.

@@ -1,0 +1,163 @@
+/**
+ * Opening a streamed answer: the response body becomes typed events, read
+ * until the first piece of content. Until then nothing has reached the
+ * caller, so a failure (an `event: error`, a cut connection, an unreadable
+ * event) fails the attempt with a retryable typed error; after it, the rest
+ * of the stream is handed over, and its failures are breaks the caller sees.
+ *
+ * @internal
+ */
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as ClaudeError from "../ClaudeError.js"
+import * as MessageStream from "../MessageStream.js"
+import type * as RateLimitHeaders from "../RateLimitHeaders.js"
+import * as Sse from "./sse.js"
+
+/** One event as it came: its name and data (to send on as is), and decoded. @internal */
+export interface ParsedEvent {
+  readonly name: string
+  readonly data: string
+  readonly event: MessageStream.StreamEvent
+}
+
+/** Why a stream stopped before `message_stop`. @internal */
+export type StreamBreak =
+  | { readonly _tag: "ErrorEvent"; readonly error: ClaudeError.ResponseError }
+  | { readonly _tag: "Cut"; readonly message: string }
+  | { readonly _tag: "Malformed"; readonly message: string }
+
+/** @internal */
+export interface Opened {
+  /** the events up to and including the chunk with the first content delta (all of them if the stream ended) */
+  readonly buffered: ReadonlyArray<ParsedEvent>
+  /** the events after `buffered` */
+  readonly rest: Stream.Stream<ParsedEvent, StreamBreak>
+}
+
+/**
+ * The typed error an `event: error` stands for, classified by its type as if
+ * it had come with the status that type is documented with (an
+ * `overloaded_error` inside a 200 is what a 529 would have been).
+ *
+ * @internal
+ */
+export const errorFromEvent = (
+  data: string,
+  errorType: string,
+  rateLimits: RateLimitHeaders.RateLimitSnapshot,
+  secrets: ReadonlyArray<Redacted.Redacted<string>>
+): ClaudeError.ResponseError => {
+  return ClaudeError.fromResponse({ status: statusOf.get(errorType) ?? 500, body: data, rateLimits, secrets })
+}
+
+// the status each error type is documented with
+const statusOf: ReadonlyMap<string, number> = new Map(
+  Object.values(ClaudeError.classification).flatMap((row) =>
+    row.response && "errorType" in row && row.errorType !== undefined && row.status !== undefined
+      ? [[row.errorType, row.status] as const]
+      : []
+  )
+)
+
+const isContent = (event: MessageStream.StreamEvent) => event.type === "content_block_delta"
+
+/** The body of a streamed answer as typed events; a break is the stream's failure. @internal */
+export const events = (
+  response: HttpClientResponse.HttpClientResponse,
+  rateLimits: RateLimitHeaders.RateLimitSnapshot,
+  secrets: ReadonlyArray<Redacted.Redacted<string>>
+): Stream.Stream<ParsedEvent, StreamBreak> =>
+  Stream.suspend(() => {
+    const parser = new Sse.Parser()
+    const decoder = new TextDecoder()
+    let stopped = false
+    const parse = (text: string): Either.Either<ReadonlyArray<ParsedEvent>, StreamBreak> => {
+      let raw: ReadonlyArray<Sse.ServerSentEvent>
+      try {
+        raw = parser.feed(text)
+      } catch (error) {
+        return Either.left({ _tag: "Malformed", message: error instanceof Error ? error.message : String(error) })
+      }
+      const parsed: Array<ParsedEvent> = []
+      for (const { data, event: name } of raw) {
+        const decoded = MessageStream.decodeData(data)
+        if (Either.isLeft(decoded)) return Either.left({ _tag: "Malformed", message: decoded.left })
+        const event = decoded.right
+        if (event.type === "error") {
+          const errorType = (event as typeof MessageStream.ErrorEvent.Type).error.type
+          return Either.left({ _tag: "ErrorEvent", error: errorFromEvent(data, errorType, rateLimits, secrets) })
+        }
+        if (event.type === "message_stop") stopped = true
+        parsed.push({ name, data, event })
+      }
+      return Either.right(parsed)
+    }
+    const body = response.stream.pipe(
+      Stream.mapError((error): StreamBreak => ({ _tag: "Cut", message: error.message })),
+      Stream.mapConcatEffect((bytes) => parse(decoder.decode(bytes, { stream: true })))
+    )
+    const end = Stream.suspend(() => {
+      const tail = parse(decoder.decode())
+      if (Either.isLeft(tail)) return Stream.fail(tail.left)
+      if (parser.pending || !stopped) {
+        return Stream.concat(
+          Stream.fromIterable(tail.right),
+          Stream.fail<StreamBreak>({ _tag: "Cut", message: "the stream ended before message_stop" })
+        )
+      }
+      return Stream.fromIterable(tail.right)
+    })
+    return Stream.concat(body, end)
+  })
+
+/** What a break before any content means for the attempt: a typed, classified error. @internal */
+export const breakToError = (
+  streamBreak: StreamBreak,
+  status: number,
+  rateLimits: RateLimitHeaders.RateLimitSnapshot,
+  secrets: ReadonlyArray<Redacted.Redacted<string>>
+): ClaudeError.ClaudeError => {
+  switch (streamBreak._tag) {
+    case "ErrorEvent":
+      return streamBreak.error
+    case "Cut":
+      return new ClaudeError.ConnectionError({ message: `stream cut: ${streamBreak.message}`, cause: undefined })
+    case "Malformed":
+      return ClaudeError.malformedResponse({ status, body: "", problem: streamBreak.message, rateLimits, secrets })
+  }
+}
+
+/**
+ * Reads events until the first content delta. A break before it fails with
+ * the typed error it stands for; the rest is left to pull, in `scope`.
+ *
+ * @internal
+ */
+export const open = (
+  response: HttpClientResponse.HttpClientResponse,
+  rateLimits: RateLimitHeaders.RateLimitSnapshot,
+  secrets: ReadonlyArray<Redacted.Redacted<string>>
+): Effect.Effect<Opened, ClaudeError.ClaudeError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const pull = yield* Stream.toPull(events(response, rateLimits, secrets))
+    const buffered: Array<ParsedEvent> = []
+    for (;;) {
+      const chunk = yield* Effect.either(pull)
+      if (Either.isLeft(chunk)) {
+        // the end of the stream, or a break before any content reached the caller
+        if (Option.isNone(chunk.left)) return { buffered, rest: Stream.empty }
+        return yield* Effect.fail(breakToError(chunk.left.value, response.status, rateLimits, secrets))
+      }
+      for (const event of chunk.right) buffered.push(event)
+      if (Chunk.some(chunk.right, (parsed) => isContent(parsed.event))) {
+        return { buffered, rest: Stream.repeatEffectChunkOption(pull) }
+      }
+    }
+  })
