@@ -4,8 +4,8 @@ import * as Admission from "../src/Admission.js"
 import * as ClaudeClient from "../src/ClaudeClient.js"
 import type * as Messages from "../src/Messages.js"
 import * as MessageStream from "../src/MessageStream.js"
-import * as Scripted from "../src/testing/ScriptedHttpClient.js"
 import { Simulator } from "../src/testing/index.js"
+import * as Scripted from "../src/testing/ScriptedHttpClient.js"
 
 const pool = "claude-sonnet-4.x"
 
