@@ -14,6 +14,7 @@
  *
  * @internal
  */
+import type * as Headers from "@effect/platform/Headers"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -32,9 +33,10 @@ import type * as AdmissionStore from "../AdmissionStore.js"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
 import * as ClaudeError from "../ClaudeError.js"
 import type * as Messages from "../Messages.js"
-import * as MessageStream from "../MessageStream.js"
+import type * as MessageStream from "../MessageStream.js"
 import * as RateLimitHeaders from "../RateLimitHeaders.js"
 import * as RetryPolicy from "../RetryPolicy.js"
+import * as Delivery from "./delivery.js"
 import * as Streaming from "./streaming.js"
 
 /** How one attempt can fail. @internal */
@@ -110,6 +112,22 @@ export const outcomeOf = (error: AttemptError): Admission.Outcome => {
   return error._tag === "CircuitOpenError" ? Admission.Outcome.NotSent() : Admission.Outcome.Unknown()
 }
 
+/** Whether the call ended on an answer from the API (rather than without one). @internal */
+const answeredWith = (error: CallError): boolean => {
+  const last = "lastError" in error ? error.lastError : error
+  return ClaudeError.isResponseError(last)
+}
+
+// The usage of a JSON answer read as text, if it has one.
+const usageInBody = (body: string): Messages.Usage | undefined => {
+  try {
+    const usage = (JSON.parse(body) as { readonly usage?: Messages.Usage } | null)?.usage
+    return typeof usage?.input_tokens === "number" && typeof usage.output_tokens === "number" ? usage : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** What an answer's `usage` counts against the buckets. @internal */
 export const usageOf = (usage: Messages.Usage | undefined): Admission.Usage =>
   usage === undefined
@@ -150,6 +168,23 @@ export const jsonLines = <A, I>(schema: Schema.Schema<A, I>): BodyDecoder<Readon
   }
 }
 
+/** An error answer as it came, to hand on as is. @internal */
+export interface ErrorAnswer {
+  readonly status: number
+  readonly headers: Headers.Headers
+  readonly body: string
+}
+
+/** An answer to hand on as an HTTP response. @internal */
+export type RawAnswer =
+  | { readonly _tag: "Answer"; readonly status: number; readonly headers: Headers.Headers; readonly body: string }
+  | {
+    readonly _tag: "Stream"
+    readonly status: number
+    readonly headers: Headers.Headers
+    readonly body: Stream.Stream<Uint8Array, Delivery.StreamBrokenError>
+  }
+
 /** @internal */
 export interface Pipeline {
   /** A call answered with one body, read with `decode`; `usage` says what it used. */
@@ -158,6 +193,14 @@ export interface Pipeline {
     decode: BodyDecoder<A>,
     usage: (value: A) => Messages.Usage | undefined
   ) => Effect.Effect<A, CallError>
+  /**
+   * A call whose answer is handed on as an HTTP response (see {@link RawAnswer}) (for SDKs that read
+   * it themselves): the body read and settled, or, for a stream, its events
+   * as server-sent event bytes, settled as they pass. When the policy gives
+   * up on an error answer, that answer is the response; a failure without
+   * one (open circuit, admission, connection) is the error.
+   */
+  readonly raw: (call: Call, streamed: boolean) => Effect.Effect<RawAnswer, CallError>
   /** A streamed call: its events, retried while nothing has reached the caller. */
   readonly stream: (call: Call) => Stream.Stream<
     MessageStream.MessageStreamEvent,
@@ -186,12 +229,13 @@ export const make = (options: PipelineOptions): Pipeline => {
 
   const errorOf = (
     response: HttpClientResponse.HttpClientResponse,
-    rateLimits: RateLimitHeaders.RateLimitSnapshot
+    rateLimits: RateLimitHeaders.RateLimitSnapshot,
+    remember: ((answer: ErrorAnswer) => void) | undefined
   ): Effect.Effect<never, ClaudeError.ClaudeError> =>
-    Effect.flatMap(
-      Effect.mapError(response.text, toConnectionError),
-      (body) => Effect.fail(ClaudeError.fromResponse({ status: response.status, body, rateLimits, secrets }))
-    )
+    Effect.flatMap(Effect.mapError(response.text, toConnectionError), (body) => {
+      remember?.({ status: response.status, headers: response.headers, body })
+      return Effect.fail(ClaudeError.fromResponse({ status: response.status, body, rateLimits, secrets }))
+    })
 
   const timed = <A>(effect: Effect.Effect<A, ClaudeError.ClaudeError, Scope.Scope>) =>
     Effect.timeoutFail(effect, {
@@ -238,7 +282,8 @@ export const make = (options: PipelineOptions): Pipeline => {
       response: HttpClientResponse.HttpClientResponse,
       rateLimits: RateLimitHeaders.RateLimitSnapshot,
       ticket: Admission.Ticket
-    ) => Effect.Effect<A, ClaudeError.ClaudeError, Scope.Scope>
+    ) => Effect.Effect<A, ClaudeError.ClaudeError, Scope.Scope>,
+    remember?: (answer: ErrorAnswer) => void
   ): Effect.Effect<readonly [A, Scope.CloseableScope], AttemptError> =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(Scope.make(), (scope) => {
@@ -255,7 +300,7 @@ export const make = (options: PipelineOptions): Pipeline => {
           const sent = breaker.protect(timed(Effect.gen(function*() {
             const response = yield* execute(call.request)
             const rateLimits = yield* RateLimitHeaders.decode(response.headers)
-            if (response.status < 200 || response.status >= 300) return yield* errorOf(response, rateLimits)
+            if (response.status < 200 || response.status >= 300) return yield* errorOf(response, rateLimits, remember)
             return yield* read(response, rateLimits, ticket)
           })))
           return yield* sent.pipe(
@@ -328,65 +373,57 @@ export const make = (options: PipelineOptions): Pipeline => {
       ) => Effect.map(Streaming.open(response, rateLimits, secrets), (opened) => ({ opened, rateLimits, ticket }))
       const [{ opened, rateLimits, ticket }, scope] = yield* retried(call, (number) => attempt(call, number, read))
       yield* Effect.addFinalizer((exit) => Scope.close(scope, exit))
-      return deliver(opened, rateLimits, ticket)
+      return Delivery.events(opened, rateLimits, ticket)
     }))
 
-  return { call: callBody, stream }
-}
-
-// Output produced so far when no message_delta has said: about four characters a token of what arrived.
-const outputSoFar = (partial: MessageStream.PartialMessage): number =>
-  Math.max(
-    partial.usage.output_tokens,
-    Math.ceil(
-      partial.content.reduce((sum, block) => sum + JSON.stringify(block).length, 0) / 4
-    )
-  )
-
-/** Hands a stream's events to the caller, settling its lease as usage arrives and whichever way it ends. */
-const deliver = (
-  opened: Streaming.Opened,
-  rateLimits: RateLimitHeaders.RateLimitSnapshot,
-  ticket: Admission.Ticket
-): Stream.Stream<MessageStream.MessageStreamEvent, MessageStream.StreamInterruptedError> =>
-  Stream.suspend(() => {
-    let partial = MessageStream.empty
-    let settled = false
-    const settle = (outputTokens: number) =>
-      Effect.suspend(() => {
-        if (settled) return Effect.void
-        settled = true
-        return ticket.complete(Admission.Outcome.Served({
-          rateLimits,
-          usage: { ...usageOf(partial.usage), outputTokens },
-          streamed: true
-        }))
-      })
-    return Stream.concat(Stream.fromIterable(opened.buffered), opened.rest).pipe(
-      Stream.tap(({ event }) => {
-        partial = MessageStream.accumulate(partial, event)
-        // output tokens settle as message_delta's cumulative usage arrives
-        return event.type === "message_delta" ? settle(partial.usage.output_tokens) : Effect.void
-      }),
-      Stream.map(({ event }) => event as MessageStream.MessageStreamEvent),
-      Stream.catchAll((streamBreak) =>
-        Stream.fromEffect(Effect.zipRight(
-          settle(outputSoFar(partial)),
-          Effect.fail(
-            new MessageStream.StreamInterruptedError({
-              partial,
-              errorType: streamBreak._tag === "ErrorEvent"
-                ? streamBreak.error.errorType
-                : streamBreak._tag === "Cut"
-                ? "connection_error"
-                : "malformed_event",
-              reason: streamBreak._tag === "ErrorEvent" ? streamBreak.error.message : streamBreak.message,
-              requestId: rateLimits.requestId
-            })
+  const raw = (call: Call, streamed: boolean): Effect.Effect<RawAnswer, CallError> =>
+    Effect.suspend(() => {
+      let lastError: ErrorAnswer | undefined
+      const remember = (answer: ErrorAnswer) => {
+        lastError = answer
+      }
+      const readBody = (
+        response: HttpClientResponse.HttpClientResponse,
+        rateLimits: RateLimitHeaders.RateLimitSnapshot,
+        ticket: Admission.Ticket
+      ) =>
+        Effect.gen(function*() {
+          const body = yield* Effect.mapError(response.text, toConnectionError)
+          yield* ticket.complete(
+            Admission.Outcome.Served({ rateLimits, usage: usageOf(usageInBody(body)), streamed: false })
           )
-        ))
-      ),
-      // ended, failed, or interrupted by the caller: the lease is settled with what was produced
-      Stream.ensuring(Effect.suspend(() => settle(outputSoFar(partial))))
-    )
-  })
+          return { _tag: "Answer" as const, status: response.status, headers: response.headers, body }
+        })
+      const readStream = (
+        response: HttpClientResponse.HttpClientResponse,
+        rateLimits: RateLimitHeaders.RateLimitSnapshot,
+        ticket: Admission.Ticket
+      ) =>
+        Effect.map(Streaming.open(response, rateLimits, secrets), (opened) => ({
+          _tag: "Stream" as const,
+          status: response.status,
+          headers: response.headers,
+          body: Delivery.bytes(opened, rateLimits, ticket)
+        }))
+      const answered = retried<RawAnswer>(call, (number) =>
+        streamed
+          ? Effect.map(attempt(call, number, readStream, remember), ([answer, scope]): RawAnswer => ({
+            ...answer,
+            // the lease is held until the reader is done with the stream
+            body: Stream.ensuring(answer.body, Scope.close(scope, Exit.void))
+          }))
+          : Effect.flatMap(
+            attempt(call, number, readBody, remember),
+            ([answer, scope]) => Effect.as(Scope.close(scope, Exit.void), answer as RawAnswer)
+          ))
+      return Effect.catchAll(answered, (error) => {
+        // the policy gave up on an error answer: hand that answer on, as the API gave it
+        const last = lastError
+        return last !== undefined && answeredWith(error)
+          ? Effect.succeed<RawAnswer>({ _tag: "Answer", ...last })
+          : Effect.fail(error)
+      })
+    })
+
+  return { call: callBody, raw, stream }
+}
