@@ -39,6 +39,7 @@ import * as Admission from "./Admission.js"
 import type * as AdmissionStore from "./AdmissionStore.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ClaudeError from "./ClaudeError.js"
+import * as GenAi from "./internal/genAiTelemetry.js"
 import * as Pipeline from "./internal/pipeline.js"
 import * as MessageBatches from "./MessageBatches.js"
 import * as Messages from "./Messages.js"
@@ -76,6 +77,27 @@ export type AttemptError = Pipeline.AttemptError
  * @category models
  */
 export type ClaudeClientError = Pipeline.CallError
+
+/**
+ * Tokens used per chat call, by `gen_ai.token.type` (`input`, `output`),
+ * `gen_ai.request.model`, `gen_ai.operation.name` and `gen_ai.system`: the
+ * `gen_ai.client.token.usage` histogram of OpenTelemetry's GenAI semantic
+ * conventions.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const tokenUsage = GenAi.tokenUsage
+
+/**
+ * Seconds per chat call, waits and retries included, with `error.type` when
+ * it failed: the `gen_ai.client.operation.duration` histogram of OpenTelemetry's
+ * GenAI semantic conventions.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const operationDuration = GenAi.operationDuration
 
 /**
  * Per-call options.

@@ -19,6 +19,8 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -37,6 +39,7 @@ import type * as MessageStream from "../MessageStream.js"
 import * as RateLimitHeaders from "../RateLimitHeaders.js"
 import * as RetryPolicy from "../RetryPolicy.js"
 import * as Delivery from "./delivery.js"
+import * as GenAi from "./genAiTelemetry.js"
 import * as Streaming from "./streaming.js"
 
 /** How one attempt can fail. @internal */
@@ -111,6 +114,29 @@ export const outcomeOf = (error: AttemptError): Admission.Outcome => {
   }
   return error._tag === "CircuitOpenError" ? Admission.Outcome.NotSent() : Admission.Outcome.Unknown()
 }
+
+// The span attributes and metrics of a call's answer, in OpenTelemetry's GenAI names.
+const answered = (call: Call, usage: Messages.Usage | undefined, value: unknown): Effect.Effect<void> => {
+  if (usage === undefined) return Effect.void
+  const used = usageOf(usage)
+  const message = value as Partial<Messages.Message>
+  return Effect.zipRight(
+    Effect.annotateCurrentSpan({
+      "gen_ai.usage.input_tokens": used.inputTokens,
+      "gen_ai.usage.output_tokens": used.outputTokens,
+      ...(typeof message.id === "string" ? { "gen_ai.response.id": message.id } : {}),
+      ...(typeof message.model === "string" ? { "gen_ai.response.model": message.model } : {}),
+      ...(typeof message.stop_reason === "string" ? { "gen_ai.response.finish_reasons": [message.stop_reason] } : {})
+    }),
+    GenAi.recordUsage(call.attributes, used)
+  )
+}
+
+const errorTypeOf = (cause: Cause.Cause<unknown>): string =>
+  Option.match(Cause.failureOption(cause), {
+    onNone: () => Cause.isInterruptedOnly(cause) ? "interrupted" : "defect",
+    onSome: (error) => typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "unknown"
+  })
 
 /** Whether the call ended on an answer from the API (rather than without one). @internal */
 const answeredWith = (error: CallError): boolean => {
@@ -317,14 +343,29 @@ export const make = (options: PipelineOptions): Pipeline => {
 
   const retried = <A>(
     call: Call,
-    run: (number: number) => Effect.Effect<A, AttemptError>
+    run: (number: number) => Effect.Effect<A, AttemptError>,
+    onSuccess: (value: A) => Effect.Effect<void> = () => Effect.void
   ): Effect.Effect<A, CallError> =>
     Effect.suspend(() => {
       let attempts = 0
       const once = Effect.suspend(() => run(++attempts))
       const retrier = retrierFor(call.pool)
       const all: Effect.Effect<A, CallError> = retrier === undefined ? once : retrier(once)
-      return all.pipe(Effect.ensuring(Effect.suspend(() => Effect.annotateCurrentSpan("claude.attempts", attempts))))
+      return Effect.flatMap(Clock.currentTimeMillis, (start) =>
+        all.pipe(
+          Effect.tap(onSuccess),
+          Effect.onExit((exit) =>
+            Effect.flatMap(Clock.currentTimeMillis, (end) =>
+              Effect.zipRight(
+                Effect.annotateCurrentSpan("claude.attempts", attempts),
+                GenAi.recordDuration(
+                  call.attributes,
+                  (end - start) / 1000,
+                  Exit.isSuccess(exit) ? undefined : errorTypeOf(exit.cause)
+                )
+              ))
+          )
+        ))
     }).pipe(
       Effect.withSpan(call.name, {
         attributes: { "claude.pool": call.pool, "claude.path": call.request.url, ...call.attributes }
@@ -357,7 +398,11 @@ export const make = (options: PipelineOptions): Pipeline => {
     return retried(
       call,
       (number) =>
-        Effect.flatMap(attempt(call, number, read), ([value, scope]) => Effect.as(Scope.close(scope, Exit.void), value))
+        Effect.flatMap(
+          attempt(call, number, read),
+          ([value, scope]) => Effect.as(Scope.close(scope, Exit.void), value)
+        ),
+      (value) => answered(call, usage(value), value)
     )
   }
 
@@ -373,7 +418,7 @@ export const make = (options: PipelineOptions): Pipeline => {
       ) => Effect.map(Streaming.open(response, rateLimits, secrets), (opened) => ({ opened, rateLimits, ticket }))
       const [{ opened, rateLimits, ticket }, scope] = yield* retried(call, (number) => attempt(call, number, read))
       yield* Effect.addFinalizer((exit) => Scope.close(scope, exit))
-      return Delivery.events(opened, rateLimits, ticket)
+      return Delivery.events(opened, rateLimits, ticket, (used) => GenAi.recordUsage(call.attributes, used))
     }))
 
   const raw = (call: Call, streamed: boolean): Effect.Effect<RawAnswer, CallError> =>
@@ -403,7 +448,7 @@ export const make = (options: PipelineOptions): Pipeline => {
           _tag: "Stream" as const,
           status: response.status,
           headers: response.headers,
-          body: Delivery.bytes(opened, rateLimits, ticket)
+          body: Delivery.bytes(opened, rateLimits, ticket, (used) => GenAi.recordUsage(call.attributes, used))
         }))
       const answered = retried<RawAnswer>(call, (number) =>
         streamed
