@@ -58,20 +58,39 @@ const labels = (attributes: CallAttributes | undefined) => ({
   "gen_ai.request.model": String(attributes?.["gen_ai.request.model"] ?? "unknown")
 })
 
+// Tagged metrics are cached per model and outcome: building metric keys on every call costs more than updating them.
+const cache = new Map<string, Metric.Metric.Histogram<number>>()
+const cached = (
+  key: string,
+  make: () => Metric.Metric.Histogram<number>
+): Metric.Metric.Histogram<number> => {
+  let metric = cache.get(key)
+  if (metric === undefined) {
+    if (cache.size > 10_000) cache.clear()
+    metric = make()
+    cache.set(key, metric)
+  }
+  return metric
+}
+
+const labelsOf = (attributes: CallAttributes) =>
+  Object.entries(labels(attributes)).map(([key, value]) => MetricLabel.make(key, value))
+
 /** Records the tokens a chat call used. @internal */
 export const recordUsage = (attributes: CallAttributes | undefined, usage: Admission.Usage): Effect.Effect<void> => {
   if (attributes?.["gen_ai.request.model"] === undefined) return Effect.void
-  const base = Object.entries(labels(attributes)).map(([key, value]) => MetricLabel.make(key, value))
-  return Effect.zipRight(
-    Metric.update(
-      Metric.taggedWithLabels(tokenUsage, [...base, MetricLabel.make("gen_ai.token.type", "input")]),
-      usage.inputTokens
-    ),
-    Metric.update(
-      Metric.taggedWithLabels(tokenUsage, [...base, MetricLabel.make("gen_ai.token.type", "output")]),
-      usage.outputTokens
-    )
+  const model = String(attributes["gen_ai.request.model"])
+  const operation = String(attributes["gen_ai.operation.name"] ?? "chat")
+  const input = cached(
+    `usage/${operation}/${model}/input`,
+    () => Metric.taggedWithLabels(tokenUsage, [...labelsOf(attributes), MetricLabel.make("gen_ai.token.type", "input")])
   )
+  const output = cached(
+    `usage/${operation}/${model}/output`,
+    () =>
+      Metric.taggedWithLabels(tokenUsage, [...labelsOf(attributes), MetricLabel.make("gen_ai.token.type", "output")])
+  )
+  return Effect.zipRight(Metric.update(input, usage.inputTokens), Metric.update(output, usage.outputTokens))
 }
 
 /** Records how long a chat call took, and how it ended (`error.type` when it failed). @internal */
@@ -81,7 +100,14 @@ export const recordDuration = (
   errorType: string | undefined
 ): Effect.Effect<void> => {
   if (attributes?.["gen_ai.request.model"] === undefined) return Effect.void
-  const base = Object.entries(labels(attributes)).map(([key, value]) => MetricLabel.make(key, value))
-  const all = errorType === undefined ? base : [...base, MetricLabel.make("error.type", errorType)]
-  return Metric.update(Metric.taggedWithLabels(operationDuration, all), seconds)
+  const model = String(attributes["gen_ai.request.model"])
+  const operation = String(attributes["gen_ai.operation.name"] ?? "chat")
+  const metric = cached(`duration/${operation}/${model}/${errorType ?? ""}`, () =>
+    Metric.taggedWithLabels(
+      operationDuration,
+      errorType === undefined
+        ? labelsOf(attributes)
+        : [...labelsOf(attributes), MetricLabel.make("error.type", errorType)]
+    ))
+  return Metric.update(metric, seconds)
 }

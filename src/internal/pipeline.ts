@@ -331,7 +331,11 @@ export const make = (options: PipelineOptions): Pipeline => {
           })))
           return yield* sent.pipe(
             Effect.tapError((error) => ticket.complete(outcomeOf(error))),
-            Effect.withSpan(`${call.name}.attempt`, { attributes: { "claude.attempt": number } })
+            // no stack trace: it would cost more than the rest of the span, on every attempt
+            Effect.withSpan(`${call.name}.attempt`, {
+              attributes: { "claude.attempt": number },
+              captureStackTrace: false
+            })
           )
         }).pipe(Scope.extend(scope))
         return Effect.flatMap(Effect.exit(restore(body)), (exit) =>
@@ -368,7 +372,8 @@ export const make = (options: PipelineOptions): Pipeline => {
         ))
     }).pipe(
       Effect.withSpan(call.name, {
-        attributes: { "claude.pool": call.pool, "claude.path": call.request.url, ...call.attributes }
+        attributes: { "claude.pool": call.pool, "claude.path": call.request.url, ...call.attributes },
+        captureStackTrace: false
       })
     )
 
