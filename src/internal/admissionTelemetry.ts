@@ -119,7 +119,7 @@ export const forPool = (pool: string): PoolTelemetry => {
         Metric.set(depth.batch, queue.depth("batch"))
       ),
     released: (gate, view, now) => {
-      if (now - publishedAt < 250 && gate.inFlight > 0) return Effect.void
+      if (now - publishedAt < 250) return Effect.void
       publishedAt = now
       return Effect.all([
         Metric.set(inFlight, gate.inFlight),

@@ -263,7 +263,7 @@ export const make = (options: PipelineOptions): Pipeline => {
       return Effect.fail(ClaudeError.fromResponse({ status: response.status, body, rateLimits, secrets }))
     })
 
-  const timed = <A>(effect: Effect.Effect<A, ClaudeError.ClaudeError, Scope.Scope>) =>
+  const timed = <A, R>(effect: Effect.Effect<A, ClaudeError.ClaudeError, R>) =>
     Effect.timeoutFail(effect, {
       duration: timeout,
       onTimeout: () =>
@@ -296,48 +296,77 @@ export const make = (options: PipelineOptions): Pipeline => {
     return retrier
   }
 
-  /**
-   * One attempt: fails fast while the circuit is open, waits for admission,
-   * sends and reads. The scope holding its lease is returned open with the
-   * value; on failure the lease is settled and the scope closed here.
-   */
-  const attempt = <A>(
+  type Read<A, R> = (
+    response: HttpClientResponse.HttpClientResponse,
+    rateLimits: RateLimitHeaders.RateLimitSnapshot,
+    ticket: Admission.Ticket
+  ) => Effect.Effect<A, ClaudeError.ClaudeError, R>
+
+  const admitRequest = (call: Call, number: number): Admission.AdmitRequest => ({
+    pool: call.pool,
+    cost: call.cost,
+    lane: call.lane,
+    deadline: call.deadline,
+    retry: number > 1
+  })
+
+  // Sends an admitted attempt and reads its answer; a failure settles the lease with what it says.
+  const send = <A, R>(
     call: Call,
     number: number,
-    read: (
-      response: HttpClientResponse.HttpClientResponse,
-      rateLimits: RateLimitHeaders.RateLimitSnapshot,
-      ticket: Admission.Ticket
-    ) => Effect.Effect<A, ClaudeError.ClaudeError, Scope.Scope>,
+    ticket: Admission.Ticket,
+    read: Read<A, R>,
+    remember: ((answer: ErrorAnswer) => void) | undefined
+  ): Effect.Effect<A, ClaudeError.ClaudeError | CircuitBreaker.CircuitOpenError, R> =>
+    breaker.protect(timed(
+      Effect.flatMap(execute(call.request), (response) =>
+        Effect.flatMap(RateLimitHeaders.decode(response.headers), (rateLimits) =>
+          response.status < 200 || response.status >= 300
+            ? errorOf(response, rateLimits, remember)
+            : read(response, rateLimits, ticket)))
+    )).pipe(
+      Effect.tapError((error) =>
+        ticket.complete(outcomeOf(error))
+      ),
+      // no stack trace: it would cost more than the rest of the span, on every attempt
+      Effect.withSpan(`${call.name}.attempt`, { attributes: { "claude.attempt": number }, captureStackTrace: false })
+    )
+
+  /**
+   * One attempt answered with one value: fails fast while the circuit is
+   * open, waits for admission, sends and reads; the lease is released when
+   * it ends (no Scope: this is every request's path).
+   */
+  const attemptOnce = <A>(
+    call: Call,
+    number: number,
+    read: Read<A, never>,
+    remember?: (answer: ErrorAnswer) => void
+  ): Effect.Effect<A, AttemptError> =>
+    // an open circuit fails fast: no point queueing for budget first
+    Effect.zipRight(
+      breaker.check,
+      admission.withTicket(admitRequest(call, number), (ticket) => send(call, number, ticket, read, remember))
+    )
+
+  /**
+   * One attempt that opens a stream: as {@link attemptOnce}, but the scope
+   * holding its lease is returned open with the value, to be closed when the
+   * stream ends; on failure it is closed here.
+   */
+  const attemptOpen = <A>(
+    call: Call,
+    number: number,
+    read: Read<A, Scope.Scope>,
     remember?: (answer: ErrorAnswer) => void
   ): Effect.Effect<readonly [A, Scope.CloseableScope], AttemptError> =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(Scope.make(), (scope) => {
-        const body = Effect.gen(function*() {
-          // an open circuit fails fast: no point queueing for budget first
-          yield* breaker.check
-          const ticket = yield* admission.admit({
-            pool: call.pool,
-            cost: call.cost,
-            lane: call.lane,
-            deadline: call.deadline,
-            retry: number > 1
-          })
-          const sent = breaker.protect(timed(Effect.gen(function*() {
-            const response = yield* execute(call.request)
-            const rateLimits = yield* RateLimitHeaders.decode(response.headers)
-            if (response.status < 200 || response.status >= 300) return yield* errorOf(response, rateLimits, remember)
-            return yield* read(response, rateLimits, ticket)
-          })))
-          return yield* sent.pipe(
-            Effect.tapError((error) => ticket.complete(outcomeOf(error))),
-            // no stack trace: it would cost more than the rest of the span, on every attempt
-            Effect.withSpan(`${call.name}.attempt`, {
-              attributes: { "claude.attempt": number },
-              captureStackTrace: false
-            })
-          )
-        }).pipe(Scope.extend(scope))
+        const body = Effect.zipRight(
+          breaker.check,
+          Effect.flatMap(admission.admit(admitRequest(call, number)), (ticket) =>
+            send(call, number, ticket, read, remember))
+        ).pipe(Scope.extend(scope))
         return Effect.flatMap(Effect.exit(restore(body)), (exit) =>
           Exit.isSuccess(exit)
             ? Effect.succeed([exit.value, scope] as const)
@@ -400,15 +429,7 @@ export const make = (options: PipelineOptions): Pipeline => {
         )
         return decoded.right
       })
-    return retried(
-      call,
-      (number) =>
-        Effect.flatMap(
-          attempt(call, number, read),
-          ([value, scope]) => Effect.as(Scope.close(scope, Exit.void), value)
-        ),
-      (value) => answered(call, usage(value), value)
-    )
+    return retried(call, (number) => attemptOnce(call, number, read), (value) => answered(call, usage(value), value))
   }
 
   const stream = (call: Call): Stream.Stream<
@@ -421,7 +442,7 @@ export const make = (options: PipelineOptions): Pipeline => {
         rateLimits: RateLimitHeaders.RateLimitSnapshot,
         ticket: Admission.Ticket
       ) => Effect.map(Streaming.open(response, rateLimits, secrets), (opened) => ({ opened, rateLimits, ticket }))
-      const [{ opened, rateLimits, ticket }, scope] = yield* retried(call, (number) => attempt(call, number, read))
+      const [{ opened, rateLimits, ticket }, scope] = yield* retried(call, (number) => attemptOpen(call, number, read))
       yield* Effect.addFinalizer((exit) => Scope.close(scope, exit))
       return Delivery.events(opened, rateLimits, ticket, (used) => GenAi.recordUsage(call.attributes, used))
     }))
@@ -457,15 +478,12 @@ export const make = (options: PipelineOptions): Pipeline => {
         }))
       const answered = retried<RawAnswer>(call, (number) =>
         streamed
-          ? Effect.map(attempt(call, number, readStream, remember), ([answer, scope]): RawAnswer => ({
+          ? Effect.map(attemptOpen(call, number, readStream, remember), ([answer, scope]): RawAnswer => ({
             ...answer,
             // the lease is held until the reader is done with the stream
             body: Stream.ensuring(answer.body, Scope.close(scope, Exit.void))
           }))
-          : Effect.flatMap(
-            attempt(call, number, readBody, remember),
-            ([answer, scope]) => Effect.as(Scope.close(scope, Exit.void), answer as RawAnswer)
-          ))
+          : attemptOnce<RawAnswer>(call, number, readBody, remember))
       return Effect.catchAll(answered, (error) => {
         // the policy gave up on an error answer: hand that answer on, as the API gave it
         const last = lastError
