@@ -22,6 +22,8 @@
  *
  * @since 0.1.0
  */
+import * as Headers from "@effect/platform/Headers"
+import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
@@ -336,20 +338,22 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
     const poolOf = options.pool ?? Admission.modelPool
     const estimateOutputTokens = options.estimateOutputTokens
     const http = (yield* HttpClient.HttpClient).pipe(
-      HttpClient.mapRequest((request) =>
-        request.pipe(
-          HttpClientRequest.prependUrl(baseUrl),
-          HttpClientRequest.setHeaders({
-            "x-api-key": Redacted.value(options.apiKey),
-            "anthropic-version": options.anthropicVersion ?? defaultAnthropicVersion,
-            "content-type": "application/json",
-            accept: "application/json",
-            ...(options.betas && options.betas.length > 0 ? { "anthropic-beta": options.betas.join(",") } : {})
-          })
-        )
-      ),
       HttpClient.withTracerPropagation(options.tracePropagation ?? false)
     )
+    // every request's URL prefix and headers, built once
+    const headers = Headers.fromInput({
+      "x-api-key": Redacted.value(options.apiKey),
+      "anthropic-version": options.anthropicVersion ?? defaultAnthropicVersion,
+      "content-type": "application/json",
+      accept: "application/json",
+      ...(options.betas && options.betas.length > 0 ? { "anthropic-beta": options.betas.join(",") } : {})
+    })
+    const post = (path: string, body: string) =>
+      HttpClientRequest.post(baseUrl + path, {
+        headers,
+        body: HttpBody.text(body, "application/json")
+      })
+    const get = (path: string) => HttpClientRequest.get(baseUrl + path, { headers })
 
     const pipeline = Pipeline.make({ http, admission, breaker, timeout, retry: options.retry ?? {}, secrets })
 
@@ -366,7 +370,7 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
         : Effect.sync(() => Math.max(0, Math.min(params.max_tokens, estimateOutputTokens(params))))
       return Effect.map(outputEstimate, (outputTokens): Pipeline.Call => ({
         name,
-        request: HttpClientRequest.post(messagesPath).pipe(HttpClientRequest.bodyText(body, "application/json")),
+        request: post(messagesPath, body),
         pool,
         cost: { requests: 1, inputTokens, outputTokens, tokens: inputTokens + outputTokens },
         lane: callOptions?.lane,
@@ -407,9 +411,7 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
           pipeline.call(
             {
               name: "ClaudeClient.countTokens",
-              request: HttpClientRequest.post(countTokensPath).pipe(
-                HttpClientRequest.bodyText(body, "application/json")
-              ),
+              request: post(countTokensPath, body),
               pool: countTokensPool,
               cost: { requests: 1 },
               lane: callOptions?.lane,
@@ -436,7 +438,7 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
           pipeline.call(
             batchCall(
               "ClaudeClient.createBatch",
-              HttpClientRequest.post(batchesPath).pipe(HttpClientRequest.bodyText(body, "application/json")),
+              post(batchesPath, body),
               callOptions
             ),
             decodeBatch,
@@ -448,7 +450,7 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
       pipeline.call(
         batchCall(
           "ClaudeClient.retrieveBatch",
-          HttpClientRequest.get(`${batchesPath}/${encodeURIComponent(id)}`),
+          get(`${batchesPath}/${encodeURIComponent(id)}`),
           callOptions
         ),
         decodeBatch,
@@ -459,7 +461,7 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
       pipeline.call(
         batchCall(
           "ClaudeClient.batchResults",
-          HttpClientRequest.get(`${batchesPath}/${encodeURIComponent(id)}/results`),
+          get(`${batchesPath}/${encodeURIComponent(id)}/results`),
           callOptions
         ),
         decodeBatchResults,

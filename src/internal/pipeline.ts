@@ -41,6 +41,7 @@ import * as RetryPolicy from "../RetryPolicy.js"
 import * as Delivery from "./delivery.js"
 import * as GenAi from "./genAiTelemetry.js"
 import * as Streaming from "./streaming.js"
+import * as Watchdog from "./watchdog.js"
 
 /** How one attempt can fail. @internal */
 export type AttemptError =
@@ -263,12 +264,10 @@ export const make = (options: PipelineOptions): Pipeline => {
       return Effect.fail(ClaudeError.fromResponse({ status: response.status, body, rateLimits, secrets }))
     })
 
-  const timed = <A, R>(effect: Effect.Effect<A, ClaudeError.ClaudeError, R>) =>
-    Effect.timeoutFail(effect, {
-      duration: timeout,
-      onTimeout: () =>
-        new ClaudeError.TimeoutError({ timeout, message: `No complete response within ${Duration.format(timeout)}` })
-    })
+  const watchdog = Watchdog.make(timeout)
+  const timedOut = () =>
+    new ClaudeError.TimeoutError({ timeout, message: `No complete response within ${Duration.format(timeout)}` })
+  const timed = <A, R>(effect: Effect.Effect<A, ClaudeError.ClaudeError, R>) => watchdog.timeout(effect, timedOut)
 
   // One retry schedule per pool, built once: the retry budget it consults is the pool's.
   const retriers = new Map<
