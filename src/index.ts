@@ -5,6 +5,11 @@
  */
 
 /**
+ * @since 0.2.0
+ */
+export * as AdmissionStoreRedis from "./AdmissionStoreRedis.js"
+
+/**
  * @since 0.1.0
  */
 export * as CircuitBreaker from "./CircuitBreaker.js"
