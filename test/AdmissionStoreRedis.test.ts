@@ -65,7 +65,9 @@ describe.skipIf(skipReason !== undefined)(
           const raw = yield* rawClient(server.url)
           const keys = (yield* Effect.promise(() => raw.keys(`${store.keyPrefix}:*`))).sort()
           expect(keys).toEqual(
-            ["lease-data", "leases", "outputs", "state"].map((part) => `${store.keyPrefix}:{${pool}}:${part}`)
+            ["lease-data", "leases", "output-sizes", "outputs", "state"].map((part) =>
+              `${store.keyPrefix}:{${pool}}:${part}`
+            )
           )
           const everything = yield* Effect.promise(() => raw.keys("*"))
           for (const key of everything) {

@@ -137,6 +137,37 @@ describe.skipIf(skipReason !== undefined)(
           expect((yield* store.view(pool)).buckets.requests?.capacity).toBe(100)
         }))
 
+      it.scoped("the local share starts from the shared level and embargo, not from a full bucket", () =>
+        Effect.gen(function*() {
+          const server = yield* redisServer
+          const store = yield* AdmissionStoreRedis.make({
+            url: server.url,
+            namespace: freshNamespace(),
+            timeout: "200 millis",
+            retryInterval: "1 hour",
+            expectedProcesses: 2,
+            window: "100 minutes"
+          })
+          yield* store.configure(pool, { requests: 100 })
+          for (let i = 0; i < 60; i++) {
+            const result = yield* store.reserve(pool, { cost: { requests: 1 }, holdBack: 0, maxInFlight: 100 })
+            expect(result._tag).toBe("Granted")
+          }
+          const shared = yield* store.view(pool)
+          expect(shared.buckets.requests!.level).toBeLessThan(40.01)
+          yield* server.kill
+          const [result] = yield* captureLogs(
+            store.reserve(pool, { cost: { requests: 1 }, holdBack: 0, maxInFlight: 100 })
+          )
+          expect(result._tag).toBe("Granted")
+          expect(yield* store.mode).toBe("local")
+          const local = yield* store.view(pool)
+          // half of the 40 left in the shared bucket, minus the one just taken
+          expect(local.buckets.requests!.capacity).toBe(50)
+          expect(local.buckets.requests!.level).toBeGreaterThanOrEqual(19)
+          expect(local.buckets.requests!.level).toBeLessThan(19.01)
+        }))
+
       it.scoped("Redis down at start: the local budget stands in from the first request, and Redis takes over when up", () =>
         Effect.gen(function*() {
           const server = yield* redisServer

@@ -10,8 +10,10 @@
  *   `<b>.L` limit, for `b` in `r` requests, `i` input, `o` output, `t` tokens;
  * - `KEYS[2]` leases (sorted set): lease ids scored by expiry;
  * - `KEYS[3]` lease data (hash): id → JSON of what the lease took;
- * - `KEYS[4]` outputs (list): the last output sizes, for the estimate (a
- *   ring: RPUSH then LTRIM).
+ * - `KEYS[4]` outputs (list) and `KEYS[5]` output sizes (sorted set): the
+ *   last output sizes, for the estimate: the list is a ring of sample ids
+ *   (RPUSH, LPOP the oldest), the sorted set scores them by size, so the
+ *   percentile is one ZRANGE by rank.
  *
  * Time is the Redis server's `TIME`, in milliseconds with microseconds as the
  * fraction, so clocks of the processes sharing the budget do not matter.
@@ -33,7 +35,7 @@ export const commonArgs = 8
 
 const prelude = `
 if redis.replicate_commands ~= nil then pcall(redis.replicate_commands) end
-local state_key, leases_key, data_key, outputs_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local state_key, leases_key, data_key, outputs_key, sizes_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local time = redis.call("TIME")
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
 local INF = math.huge
@@ -81,6 +83,7 @@ local function load()
     headerless = num(h["hl"]) or 0,
     in_flight_output = num(h["ifo"]) or 0,
     estimate = num(h["est"]),
+    output_seq = num(h["oseq"]) or 0,
     epoch = h["epoch"] or (time[1] .. "." .. time[2]),
     buckets = {},
     limits = {}
@@ -99,7 +102,7 @@ end
 local function save(s)
   local f = {
     "known", s.known and "1" or "0", "emb", fmt(s.embargo), "seq", fmt(s.seq), "hl", fmt(s.headerless),
-    "ifo", fmt(s.in_flight_output), "epoch", s.epoch
+    "ifo", fmt(s.in_flight_output), "epoch", s.epoch, "oseq", fmt(s.output_seq)
   }
   if s.estimate ~= nil then
     f[#f + 1] = "est"
@@ -338,17 +341,20 @@ redis.call("HDEL", data_key, id)
 local lease = cjson.decode(data)
 s.in_flight_output = s.in_flight_output - lease.output
 
+-- the ring (oldest first) names each sample; the sorted set orders them by size: O(log n) per answer
 local function record_output(tokens)
   if tokens == nil or not (tokens >= 0) or tokens == INF then return end
-  redis.call("RPUSH", outputs_key, fmt(tokens))
-  redis.call("LTRIM", outputs_key, -math.max(1, opt.samples), -1)
-  local raw = redis.call("LRANGE", outputs_key, 0, -1)
-  if #raw >= opt.min_samples then
-    local sorted = {}
-    for i, v in ipairs(raw) do sorted[i] = tonumber(v) end
-    table.sort(sorted)
-    local index = math.min(#sorted - 1, math.ceil(opt.percentile * #sorted) - 1)
-    s.estimate = sorted[math.max(0, index) + 1]
+  s.output_seq = s.output_seq + 1
+  local member = fmt(s.output_seq)
+  redis.call("RPUSH", outputs_key, member)
+  redis.call("ZADD", sizes_key, tokens, member)
+  while redis.call("LLEN", outputs_key) > math.max(1, opt.samples) do
+    redis.call("ZREM", sizes_key, redis.call("LPOP", outputs_key))
+  end
+  local count = redis.call("ZCARD", sizes_key)
+  if count >= opt.min_samples then
+    local index = math.max(0, math.min(count - 1, math.ceil(opt.percentile * count) - 1))
+    s.estimate = tonumber(redis.call("ZRANGE", sizes_key, index, index, "WITHSCORES")[2])
   end
 end
 

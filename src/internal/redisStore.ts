@@ -139,7 +139,7 @@ const makeWith = (options: Options, scripts: Effect.Effect.Success<typeof loadSc
   const configured = new Map<string, Ledger.Limits>()
   const keysOf = (pool: string) => {
     const base = `${options.keyPrefix}:{${pool}}`
-    return [`${base}:state`, `${base}:leases`, `${base}:lease-data`, `${base}:outputs`]
+    return [`${base}:state`, `${base}:leases`, `${base}:lease-data`, `${base}:outputs`, `${base}:output-sizes`]
   }
 
   const attempt = <A>(operation: string, run: () => Promise<A>): Effect.Effect<A, AdmissionStore.AdmissionStoreError> =>

@@ -14,6 +14,7 @@
  *
  * @internal
  */
+import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
@@ -61,32 +62,67 @@ export const make = (options: Options): Effect.Effect<FallbackStore, never, Scop
     const { local, shared } = options
     let mode: Mode = options.initialMode
     const localLeases = new Set<string>()
-    const learned = new Map<string, Ledger.Limits>()
+    const lastViews = new Map<string, Ledger.PoolView>()
 
-    // what the shared store knows of a pool's limits, for the local share to start from when it takes over
+    // what the shared store last said about a pool, for the local share to start from when it takes over
     const learn = (pool: string, view: Ledger.PoolView) =>
       Effect.sync(() => {
-        if (!view.known) return
-        const limits: { [K in Budget.BudgetBucket]?: number } = {}
-        for (const name of Budget.budgetBuckets) {
-          const bucket = view.buckets[name]
-          if (bucket !== undefined) limits[name] = Math.round(bucket.capacity / options.sharedScale)
-        }
-        learned.set(pool, limits)
+        if (view.known) lastViews.set(pool, view)
       })
 
-    const limitsOf = (pool: string): Ledger.Limits => ({ ...shared.configured.get(pool), ...learned.get(pool) })
+    const limitsOf = (pool: string): Ledger.Limits => {
+      const limits: { [K in Budget.BudgetBucket]?: number | undefined } = { ...shared.configured.get(pool) }
+      const view = lastViews.get(pool)
+      for (const name of Budget.budgetBuckets) {
+        const bucket = view?.buckets[name]
+        if (bucket !== undefined) limits[name] = Math.round(bucket.capacity / options.sharedScale)
+      }
+      return limits
+    }
+
+    // The local share starts from the shared levels (refilled since they were read) and the shared embargo, not
+    // from full buckets: processes falling back together would otherwise each spend a fresh share at once. The
+    // store interface sets levels only from what a response says, so they go in as the observation of a lease
+    // that takes nothing.
+    const seed = (pool: string, now: number): Effect.Effect<void, AdmissionStore.AdmissionStoreError> =>
+      Effect.gen(function*() {
+        yield* local.configure(pool, limitsOf(pool))
+        const view = lastViews.get(pool)
+        if (view === undefined) return
+        const result = yield* local.reserve(pool, { cost: {}, holdBack: 0, maxInFlight: Number.MAX_SAFE_INTEGER })
+        if (result._tag !== "Granted") return
+        const buckets: { [K in Budget.BudgetBucket]?: Budget.LevelBounds } = {}
+        for (const name of Budget.budgetBuckets) {
+          const bucket = view.buckets[name]
+          if (bucket === undefined) continue
+          const level = Math.min(bucket.capacity, bucket.level + Math.max(0, now - view.at) * bucket.rate)
+          const scaled = level / options.sharedScale
+          buckets[name] = { limit: Math.round(bucket.capacity / options.sharedScale), low: scaled, high: scaled }
+        }
+        yield* local.release(result.lease, {
+          charged: {},
+          observation: {
+            buckets,
+            embargoUntil: view.embargoUntil > now ? view.embargoUntil : undefined,
+            includesOwnOutput: true
+          },
+          outputTokens: undefined
+        })
+      })
 
     const fallBack = (error: AdmissionStore.AdmissionStoreError): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (mode === "local") return Effect.void
         mode = "local"
-        const pools = new Set([...shared.configured.keys(), ...learned.keys()])
+        const pools = new Set([...shared.configured.keys(), ...lastViews.keys()])
         return Effect.all([
           Effect.logWarning(options.describeFallback(error)),
           Metric.increment(options.metrics.fallbacks),
           Metric.set(options.metrics.mode, 1),
-          Effect.forEach(pools, (pool) => Effect.ignore(local.configure(pool, limitsOf(pool))), { discard: true })
+          Effect.flatMap(
+            Clock.currentTimeMillis,
+            (now) => Effect.forEach(pools, (pool) => Effect.ignore(seed(pool, now)), { discard: true })
+          )
         ], { discard: true })
       })
 
