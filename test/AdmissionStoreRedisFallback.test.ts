@@ -131,10 +131,27 @@ describe.skipIf(skipReason !== undefined)(
           yield* server.restart
           yield* waitUntil(Effect.map(store.mode, (mode) => mode === "redis"), "the store is back on Redis")
           yield* store.release(local.lease, { charged: undefined, observation: undefined, outputTokens: undefined })
-          // Redis restarted empty: the configured limits come back with the first reservation
-          const again = yield* store.reserve(pool, { cost: { requests: 1 }, holdBack: 0, maxInFlight: 4 })
-          expect(again._tag).toBe("Granted")
-          expect((yield* store.view(pool)).buckets.requests?.capacity).toBe(100)
+          // Redis restarted empty: the configured limits come back with the first reservation, but the levels the
+          // server holds are unknown, so that first request goes alone and its answer tells them
+          const probe = yield* store.reserve(pool, { cost: { requests: 1 }, holdBack: 0, maxInFlight: 4 })
+          if (probe._tag !== "Granted") return expect.fail(`expected the probe to be granted, got ${probe._tag}`)
+          const cold = yield* store.reserve(pool, { cost: { requests: 1 }, holdBack: 0, maxInFlight: 4 })
+          expect(cold._tag === "Blocked" && cold.reason).toBe("cold-start")
+          expect(cold._tag === "Blocked" && cold.view.buckets.requests?.capacity).toBe(100)
+          const calibrated = yield* store.release(probe.lease, {
+            charged: { requests: 1 },
+            observation: {
+              buckets: { requests: { limit: 100, low: 30, high: 31 } },
+              embargoUntil: undefined,
+              includesOwnOutput: true
+            },
+            outputTokens: 5
+          })
+          expect(calibrated.known).toBe(true)
+          expect(calibrated.buckets.requests!.level).toBeLessThan(31)
+          expect((yield* store.reserve(pool, { cost: { requests: 1 }, holdBack: 0, maxInFlight: 4 }))._tag).toBe(
+            "Granted"
+          )
         }))
 
       it.scoped("the local share starts from the shared level and embargo, not from a full bucket", () =>

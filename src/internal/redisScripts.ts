@@ -237,7 +237,8 @@ return 1
 /**
  * ARGV[9..12] cost per bucket, [13] hold-back, [14] most leases in flight,
  * [15..18] configured limits, applied when the pool has no state (Redis lost
- * it, or it expired).
+ * it, or it expired); the pool then starts cold all the same: one request
+ * goes first and its answer tells the levels.
  *
  * Returns `{"G", id, sequence, grantedAt, taken r, i, o, t, output}`,
  * `{"B", reason, waitMillis, ...view}` or `{"N", bucket index, cost, limit}`.
@@ -249,7 +250,12 @@ local cost = numbers(9)
 local hold_back = num(ARGV[13])
 local max_in_flight = num(ARGV[14])
 local s = load()
-if not s.exists then configure(s, numbers(15)) end
+if not s.exists then
+  -- the state was lost (a restart without persistence) or expired: the configured limits come back, but what the
+  -- server's buckets hold now is unknown, so the pool starts cold and its first answer tells the levels
+  configure(s, numbers(15))
+  s.known = false
+end
 reclaim(s)
 
 local function blocked(reason, wait)
