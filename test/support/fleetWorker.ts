@@ -2,12 +2,13 @@
  * One process of a fleet (./fleet.ts): a `ClaudeClient` over a loopback
  * simulator, with its admission budget in Redis (shared with the other
  * processes) or in memory (its own). It builds everything, prints `READY`,
- * waits for `GO` on stdin, sends its requests, and prints `REPORT <json>`.
+ * waits for `GO` on stdin, sends its requests, waits (at most 30 s) for its
+ * store to be back on Redis if it fell back, and prints `REPORT <json>`.
  *
  * Run: node --import tsx test/support/fleetWorker.ts '<WorkerConfig as JSON>'
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Clock, Effect, Layer, Metric, Redacted } from "effect"
+import { Clock, Effect, Layer, Metric, Redacted, Schedule } from "effect"
 import { createInterface } from "node:readline"
 import type * as Admission from "../../src/Admission.js"
 import * as AdmissionStore from "../../src/AdmissionStore.js"
@@ -120,6 +121,14 @@ const main = (config: WorkerConfig) =>
           ),
         { concurrency: config.concurrency, discard: true }
       )
+      // a process that finished during an outage waits (bounded) for its store to find Redis again
+      if (redis !== undefined) {
+        yield* redis.mode.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (mode) => mode === "redis" }),
+          Effect.timeout("30 seconds"),
+          Effect.ignore
+        )
+      }
       const report: WorkerReport = {
         id: config.id,
         succeeded: completions.length,
