@@ -250,7 +250,8 @@ export const make = (
       Effect.retry(Schedule.spaced(Duration.millis(50)).pipe(Schedule.upTo(Duration.millis(2 * timeoutMillis)))),
       Effect.isSuccess
     )
-    const { ping: _ping, configured: _configured, ...store } = shared
+    if (answered) yield* shared.loadScripts
+    const { configured: _configured, loadScripts: _loadScripts, ping: _ping, ...store } = shared
     if (options.whenUnavailable === "fail") {
       return { ...store, mode: Effect.succeed<Mode>("redis"), keyPrefix: prefix }
     }

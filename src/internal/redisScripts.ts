@@ -322,7 +322,7 @@ return grant(charged)
  * [17] its embargo as a delay from now, [18] `"1"` when its headers include
  * the answer's own output, [19..30] per bucket: limit, low, high.
  *
- * Returns `{found, ...view}`.
+ * Returns `{found, output estimate, ...view}`.
  *
  * @internal
  */
@@ -338,7 +338,7 @@ local data = redis.call("HGET", data_key, id)
 if not data then
   -- reclaimed, expired or never granted here: nothing to give back
   if s.exists then save(s) end
-  local out = { "0" }
+  local out = { "0", fmt(s.estimate) }
   for _, v in ipairs(view(s)) do out[#out + 1] = v end
   return out
 end
@@ -423,7 +423,7 @@ if not s.known and charged_known and observed then
   if s.headerless >= opt.headerless_after then s.known = true end
 end
 save(s)
-local out = { "1" }
+local out = { "1", fmt(s.estimate) }
 for _, v in ipairs(view(s)) do out[#out + 1] = v end
 return out
 `

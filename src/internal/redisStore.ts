@@ -48,6 +48,8 @@ export interface Options {
 export interface RedisStore extends AdmissionStore.AdmissionStore {
   /** PING, bounded by the timeout. */
   readonly ping: Effect.Effect<void, AdmissionStore.AdmissionStoreError>
+  /** SCRIPT LOAD of every script, ignoring failures. */
+  readonly loadScripts: Effect.Effect<void>
   /** The limits each configured pool starts from when its state is missing. */
   readonly configured: ReadonlyMap<string, Ledger.Limits>
 }
@@ -73,7 +75,7 @@ export const hexDigest = (algorithm: "SHA-1" | "SHA-256", text: string): Effect.
 const script = (name: string, lua: string): Effect.Effect<Script> =>
   Effect.map(hexDigest("SHA-1", lua), (sha) => ({ name, lua, sha }))
 
-const loadScripts = Effect.all({
+const digestScripts = Effect.all({
   configure: script("configure", Scripts.configure),
   reserve: script("reserve", Scripts.reserve),
   release: script("release", Scripts.release),
@@ -82,6 +84,9 @@ const loadScripts = Effect.all({
 })
 
 const bucketIndex: ReadonlyArray<Budget.BudgetBucket> = Budget.budgetBuckets
+
+/** How long an output estimate read from Redis is used before it is read again. */
+const estimateMaxAgeMillis = 1_000
 
 /** A number for a script argument: `""` for none, `inf`/`-inf` for infinities. @internal */
 export const encodeNumber = (value: number | undefined): string =>
@@ -122,9 +127,9 @@ const asArray = (reply: unknown, what: string): ReadonlyArray<unknown> => {
 
 /** @internal */
 export const make = (options: Options): Effect.Effect<RedisStore> =>
-  Effect.map(loadScripts, (scripts) => makeWith(options, scripts))
+  Effect.map(digestScripts, (scripts) => makeWith(options, scripts))
 
-const makeWith = (options: Options, scripts: Effect.Effect.Success<typeof loadScripts>): RedisStore => {
+const makeWith = (options: Options, scripts: Effect.Effect.Success<typeof digestScripts>): RedisStore => {
   const { client, ledger } = options
   const common = [
     encodeNumber(ledger.windowMillis),
@@ -290,7 +295,11 @@ const makeWith = (options: Options, scripts: Effect.Effect.Success<typeof loadSc
           observation?.includesOwnOutput === false ? "0" : "1",
           ...bounds
         ]),
-        (raw, local) => decodeView(asArray(raw, "release"), 1, local)
+        (raw, local) => {
+          const reply = asArray(raw, "release")
+          estimates.set(lease.pool, { value: decodeNumber(reply[1]), at: local })
+          return decodeView(reply, 2, local)
+        }
       )
     })
 
@@ -299,13 +308,37 @@ const makeWith = (options: Options, scripts: Effect.Effect.Success<typeof loadSc
   const view = (pool: string) =>
     withClock(evaluate(scripts.view, pool, []), (raw, local) => decodeView(asArray(raw, "view"), 0, local))
 
+  // Asked before every request: answered from the last release's reply or read, when that is recent enough.
+  const estimates = new Map<string, { readonly value: number | undefined; readonly at: number }>()
   const outputEstimate = (pool: string) =>
-    Effect.map(
-      attempt("outputEstimate", () => client.call("HGET", keysOf(pool)[0]!, "est")),
-      (reply) => Option.fromNullable(decodeNumber(reply))
-    )
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const cached = estimates.get(pool)
+      if (cached !== undefined && now - cached.at < estimateMaxAgeMillis) {
+        return Effect.succeed(Option.fromNullable(cached.value))
+      }
+      return Effect.map(
+        attempt("outputEstimate", () => client.call("HGET", keysOf(pool)[0]!, "est")),
+        (reply) => {
+          const value = decodeNumber(reply)
+          estimates.set(pool, { value, at: now })
+          return Option.fromNullable(value)
+        }
+      )
+    })
 
   const ping = Effect.asVoid(attempt("ping", () => client.call("PING")))
+
+  // Loaded up front, so that concurrent first calls do not each send a whole script with EVAL. Best effort: a
+  // script missing later (a restart, another cluster node) is loaded by EVAL on NOSCRIPT.
+  const loadScripts = Effect.ignore(
+    Effect.forEach(
+      Object.values(scripts),
+      (script) => attempt("load", () => client.call("SCRIPT", "LOAD", script.lua)),
+      {
+        discard: true
+      }
+    )
+  )
 
   return {
     [AdmissionStore.TypeId]: AdmissionStore.TypeId,
@@ -318,6 +351,7 @@ const makeWith = (options: Options, scripts: Effect.Effect.Success<typeof loadSc
     view,
     outputEstimate,
     ping,
+    loadScripts,
     configured
   }
 }

@@ -64,6 +64,12 @@ export interface FleetResult {
   readonly fallbacks: number
 }
 
+const exited = (child: ChildProcess): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+    child.once("exit", () => resume(Effect.void))
+  })
+
 interface Worker {
   readonly child: ChildProcess
   readonly ready: Deferred.Deferred<void, FleetError>
@@ -81,7 +87,15 @@ const startWorker = (config: WorkerConfig): Effect.Effect<Worker, never, Scope.S
           stdio: ["pipe", "pipe", "pipe"]
         })
       ),
-      (child) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
+      // a process that reported exits by itself; one that did not is killed
+      (child) =>
+        exited(child).pipe(
+          Effect.timeout("5 seconds"),
+          Effect.ignore,
+          Effect.zipRight(
+            Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
+          )
+        )
     )
     let errors = ""
     child.stderr!.on("data", (chunk) => {
