@@ -180,6 +180,7 @@ const connect = (
           enableOfflineQueue: false,
           maxRetriesPerRequest: 1,
           connectTimeout: Math.max(1_000, timeoutMillis * 2),
+          commandTimeout: timeoutMillis,
           retryStrategy: (times: number) => Math.min(100 * times, 1_000)
         })
         // failures are reported through the store's fallback, once; ioredis would print each one
@@ -244,7 +245,8 @@ export const make = (
       ledger,
       leaseTtlMillis,
       idleMillis: Math.max(leaseTtlMillis, Duration.toMillis(options.idleExpiry ?? Duration.hours(1))),
-      timeoutMillis
+      // ioredis bounds the commands of a client made here (`commandTimeout`); a client of yours is bounded per call
+      timeoutMillis: options.client === undefined ? undefined : timeoutMillis
     })
     const answered = yield* shared.ping.pipe(
       Effect.retry(Schedule.spaced(Duration.millis(50)).pipe(Schedule.upTo(Duration.millis(2 * timeoutMillis)))),

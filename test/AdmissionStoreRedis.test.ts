@@ -245,6 +245,18 @@ describe.skipIf(skipReason !== undefined)(
           expect(error.message).toMatch(/^Redis reserve: /)
         }))
 
+      it.scoped("a client of your own that never answers: each call is bounded by the timeout", () =>
+        Effect.gen(function*() {
+          const silent = { call: () => new Promise<unknown>(() => {}) }
+          const store = yield* AdmissionStoreRedis.make({
+            client: silent,
+            timeout: "100 millis",
+            whenUnavailable: "fail"
+          })
+          const error = yield* Effect.flip(store.reserve(pool, { cost: { requests: 1 }, holdBack: 0, maxInFlight: 4 }))
+          expect(error.message).toBe("Redis reserve: no answer within 100 ms")
+        }))
+
       it.scoped("a store made without a url or client fails with a clear AdmissionStoreError", () =>
         Effect.gen(function*() {
           const error = yield* Effect.flip(AdmissionStoreRedis.make({}))

@@ -37,7 +37,8 @@ export interface Options {
   readonly ledger: Ledger.LedgerOptions
   readonly leaseTtlMillis: number
   readonly idleMillis: number
-  readonly timeoutMillis: number
+  /** Bounds each call; `undefined` when the client bounds its commands itself. */
+  readonly timeoutMillis: number | undefined
 }
 
 /**
@@ -147,19 +148,31 @@ const makeWith = (options: Options, scripts: Effect.Effect.Success<typeof digest
     return [`${base}:state`, `${base}:leases`, `${base}:lease-data`, `${base}:outputs`, `${base}:output-sizes`]
   }
 
+  // A client of our own bounds every command itself (ioredis' `commandTimeout`), which costs far less per call
+  // than a timeout fiber; a client we were given may not, so its calls are bounded here.
+  const bounded = <A>(
+    operation: string,
+    call: Effect.Effect<A, AdmissionStore.AdmissionStoreError>
+  ): Effect.Effect<A, AdmissionStore.AdmissionStoreError> => {
+    const timeoutMillis = options.timeoutMillis
+    if (timeoutMillis === undefined) return call
+    return Effect.timeoutFail(call, {
+      duration: Duration.millis(timeoutMillis),
+      onTimeout: () =>
+        new AdmissionStore.AdmissionStoreError({
+          message: `Redis ${operation}: no answer within ${timeoutMillis} ms`,
+          cause: undefined
+        })
+    })
+  }
+
   const attempt = <A>(operation: string, run: () => Promise<A>): Effect.Effect<A, AdmissionStore.AdmissionStoreError> =>
-    Effect.tryPromise({
-      try: run,
-      catch: (cause) =>
-        new AdmissionStore.AdmissionStoreError({ message: `Redis ${operation}: ${describe(cause)}`, cause })
-    }).pipe(
-      Effect.timeoutFail({
-        duration: Duration.millis(options.timeoutMillis),
-        onTimeout: () =>
-          new AdmissionStore.AdmissionStoreError({
-            message: `Redis ${operation}: no answer within ${options.timeoutMillis} ms`,
-            cause: undefined
-          })
+    bounded(
+      operation,
+      Effect.tryPromise({
+        try: run,
+        catch: (cause) =>
+          new AdmissionStore.AdmissionStoreError({ message: `Redis ${operation}: ${describe(cause)}`, cause })
       })
     )
 
