@@ -178,6 +178,8 @@ const connect = (
         const client: OwnClient = new Redis(url, {
           // fail at once while disconnected (the local stand-in answers), instead of running commands late
           enableOfflineQueue: false,
+          // a command the lost connection left unanswered fails, not sent again later: the stand-in answered it
+          autoResendUnfulfilledCommands: false,
           maxRetriesPerRequest: 1,
           connectTimeout: Math.max(1_000, timeoutMillis * 2),
           commandTimeout: timeoutMillis,

@@ -1,5 +1,5 @@
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Clock, Effect, Option, Redacted, Schedule, TestClock, TestContext } from "effect"
+import { Clock, ConfigProvider, Effect, Option, Redacted, Schedule, TestClock, TestContext } from "effect"
 import { Redis } from "ioredis"
 import { createHash } from "node:crypto"
 import * as AdmissionStore from "../src/AdmissionStore.js"
@@ -261,6 +261,35 @@ describe.skipIf(skipReason !== undefined)(
         Effect.gen(function*() {
           const error = yield* Effect.flip(AdmissionStoreRedis.make({}))
           expect(error.message).toBe("AdmissionStoreRedis needs a `url` or a `client`")
+        }))
+
+      it.scoped("layerConfig: REDIS_URL, and the API key's hash (or CLAUDE_RATE_LIMITER_NAMESPACE) names the keys", () =>
+        Effect.gen(function*() {
+          const server = yield* TestRedis
+          const apiKey = `sk-ant-config-${freshNamespace()}`
+          const reserveWith = (env: Record<string, string>) =>
+            Effect.gen(function*() {
+              const store = yield* AdmissionStore.AdmissionStore
+              expect(store.shared).toBe(true)
+              return yield* store.reserve(pool, { cost: { requests: 1 }, holdBack: 0, maxInFlight: 4 })
+            }).pipe(
+              Effect.provide(AdmissionStoreRedis.layerConfig),
+              Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+            )
+          yield* reserveWith({ REDIS_URL: server.url, ANTHROPIC_API_KEY: apiKey })
+          const hashed = yield* AdmissionStoreRedis.keyPrefix({ apiKey: Redacted.make(apiKey) })
+          const raw = yield* rawClient(server.url)
+          expect(yield* Effect.promise(() => raw.exists(`${hashed}:{${pool}}:state`))).toBe(1)
+          const namespace = freshNamespace()
+          yield* reserveWith({
+            REDIS_URL: server.url,
+            ANTHROPIC_API_KEY: apiKey,
+            CLAUDE_RATE_LIMITER_NAMESPACE: namespace
+          })
+          expect(yield* Effect.promise(() => raw.exists(`claude-rate-limiter:${namespace}:{${pool}}:state`))).toBe(1)
+          const missing = yield* Effect.flip(reserveWith({}))
+          expect(missing._tag).toBe("ConfigError")
+          expect(String(missing)).toContain("REDIS_URL")
         }))
 
       it.scoped("a client of your own is used and not closed", () =>

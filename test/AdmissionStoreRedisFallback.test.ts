@@ -1,9 +1,10 @@
-import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Fiber, Layer, Metric, Redacted, Ref, Schedule } from "effect"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Deferred, Duration, Effect, Fiber, Layer, Metric, Option, Redacted, Ref, Schedule, TestClock } from "effect"
 import { Redis } from "ioredis"
 import * as AdmissionStore from "../src/AdmissionStore.js"
 import * as AdmissionStoreRedis from "../src/AdmissionStoreRedis.js"
 import * as ClaudeClient from "../src/ClaudeClient.js"
+import * as Fallback from "../src/internal/storeFallback.js"
 import * as Simulator from "../src/testing/Simulator.js"
 import { captureLogs } from "./support/logs.js"
 import { redisServer, skipReason, TestRedis } from "./support/redisServer.js"
@@ -42,6 +43,76 @@ const fallbacksSoFar = Effect.map(Metric.value(AdmissionStoreRedis.metrics.fallb
 
 const warningsAbout = (logs: ReadonlyArray<{ level: string; message: string }>, text: string) =>
   logs.filter((line) => line.level === "WARN" && line.message.includes(text))
+
+describe("the local stand-in (a shared store that fails on demand, virtual time)", () => {
+  const view: AdmissionStore.PoolView = { at: 0, known: true, buckets: {}, embargoUntil: 0, inFlight: 0 }
+  const unreachable = new AdmissionStore.AdmissionStoreError({ message: "unreachable", cause: undefined })
+
+  it.scoped("a call made before Redis came back that fails afterwards does not switch to the stand-in again", () =>
+    Effect.gen(function*() {
+      let up = true
+      const slowCallSent = yield* Deferred.make<void>()
+      const slowCall = yield* Deferred.make<void>()
+      let granted = 0
+      const shared: Fallback.SharedStore = {
+        [AdmissionStore.TypeId]: AdmissionStore.TypeId,
+        shared: true,
+        leaseRenewal: Option.none(),
+        configure: () => Effect.void,
+        // the first reservation hangs until released, then fails (its connection was lost meanwhile)
+        reserve: (pool) =>
+          granted++ === 0
+            ? Deferred.succeed(slowCallSent, void 0).pipe(
+              Effect.zipRight(Deferred.await(slowCall)),
+              Effect.zipRight(Effect.fail(unreachable))
+            )
+            : up
+            ? Effect.succeed({
+              _tag: "Granted",
+              lease: { id: `shared-${granted}`, pool, taken: {}, output: 0, sequence: granted, grantedAt: 0 }
+            })
+            : Effect.fail(unreachable),
+        release: () => (up ? Effect.succeed(view) : Effect.fail(unreachable)),
+        renew: () => Effect.void,
+        view: () => (up ? Effect.succeed(view) : Effect.fail(unreachable)),
+        outputEstimate: () => Effect.succeed(Option.none()),
+        ping: Effect.suspend(() => (up ? Effect.void : Effect.fail(unreachable))),
+        configured: new Map()
+      }
+      const fallbacks = Metric.counter(`test_store_fallbacks_${freshNamespace()}`, { incremental: true })
+      const store = yield* Fallback.make({
+        shared,
+        local: yield* AdmissionStore.makeMemory({ scale: 0.5 }),
+        sharedScale: 1,
+        retryEvery: Duration.seconds(1),
+        initialMode: "shared",
+        describeFallback: () => "falls back",
+        describeRecovery: "back",
+        metrics: { fallbacks, mode: Metric.gauge(`test_store_mode_${freshNamespace()}`) }
+      })
+      const request = { cost: { requests: 1 }, holdBack: 0, maxInFlight: 10 }
+      const slow = yield* Effect.fork(store.reserve(pool, request))
+      yield* Deferred.await(slowCallSent)
+      up = false
+      yield* store.view(pool)
+      expect(yield* store.mode).toBe("local")
+      up = true
+      yield* TestClock.adjust("1 second")
+      expect(yield* store.mode).toBe("shared")
+      yield* Deferred.succeed(slowCall, void 0)
+      // answered by the stand-in (a local lease), without a second switch
+      const late = yield* Fiber.join(slow)
+      expect(late._tag).toBe("Granted")
+      expect(yield* store.mode).toBe("shared")
+      expect((yield* Metric.value(fallbacks)).count).toBe(1)
+      // that local lease is released locally; new reservations go to the shared store
+      if (late._tag === "Granted") {
+        yield* store.release(late.lease, { charged: {}, observation: undefined, outputTokens: undefined })
+      }
+      const next = yield* store.reserve(pool, request)
+      expect(next._tag === "Granted" && next.lease.id).toBe("shared-2")
+    }))
+})
 
 describe.skipIf(skipReason !== undefined)(
   skipReason === undefined ? "AdmissionStoreRedis fallback" : `AdmissionStoreRedis fallback (skipped: ${skipReason})`,

@@ -61,6 +61,8 @@ export const make = (options: Options): Effect.Effect<FallbackStore, never, Scop
   Effect.gen(function*() {
     const { local, shared } = options
     let mode: Mode = options.initialMode
+    // counts switches between the stores: tells a failure of the current shared period from a late one
+    let period = 0
     const localLeases = new Set<string>()
     const lastViews = new Map<string, Ledger.PoolView>()
 
@@ -114,6 +116,7 @@ export const make = (options: Options): Effect.Effect<FallbackStore, never, Scop
       Effect.suspend(() => {
         if (mode === "local") return Effect.void
         mode = "local"
+        period++
         const pools = new Set([...shared.configured.keys(), ...lastViews.keys()])
         return Effect.all([
           Effect.logWarning(options.describeFallback(error)),
@@ -130,9 +133,13 @@ export const make = (options: Options): Effect.Effect<FallbackStore, never, Scop
       run: Effect.Effect<A, AdmissionStore.AdmissionStoreError>,
       standIn: Effect.Effect<A, AdmissionStore.AdmissionStoreError>
     ): Effect.Effect<A, AdmissionStore.AdmissionStoreError> =>
-      Effect.suspend(() =>
-        mode === "shared" ? Effect.catchAll(run, (error) => Effect.zipRight(fallBack(error), standIn)) : standIn
-      )
+      Effect.suspend(() => {
+        if (mode === "local") return standIn
+        const started = period
+        return Effect.catchAll(run, (error) =>
+          // a call made before Redis came back that fails now says nothing about Redis now
+          started === period ? Effect.zipRight(fallBack(error), standIn) : standIn)
+      })
 
     const recover = Effect.suspend(() => {
       if (mode === "shared") return Effect.void
@@ -140,6 +147,7 @@ export const make = (options: Options): Effect.Effect<FallbackStore, never, Scop
         Effect.zipRight(Effect.suspend(() => {
           if (mode === "shared") return Effect.void
           mode = "shared"
+          period++
           return Effect.zipRight(Effect.logInfo(options.describeRecovery), Metric.set(options.metrics.mode, 0))
         })),
         Effect.ignore
