@@ -260,11 +260,12 @@ export const make = (
       return { ...store, mode: Effect.succeed<Mode>("redis"), keyPrefix: prefix }
     }
     const processes = Math.max(1, Math.floor(options.expectedProcesses ?? 4))
-    const local = yield* AdmissionStore.makeMemory({ ...options, scale: ledger.scale! / processes })
+    const sharedScale = ledger.scale ?? 1
+    const local = yield* AdmissionStore.makeMemory({ ...options, scale: sharedScale / processes })
     const fallback = yield* Fallback.make({
       shared,
       local,
-      sharedScale: ledger.scale!,
+      sharedScale,
       retryEvery: Duration.decode(options.retryInterval ?? Duration.seconds(1)),
       initialMode: answered ? "shared" : "local",
       describeFallback: (error) =>

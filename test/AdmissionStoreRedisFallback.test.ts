@@ -44,10 +44,25 @@ const fallbacksSoFar = Effect.map(Metric.value(AdmissionStoreRedis.metrics.fallb
 const warningsAbout = (logs: ReadonlyArray<{ level: string; message: string }>, text: string) =>
   logs.filter((line) => line.level === "WARN" && line.message.includes(text))
 
-describe("the local stand-in (a shared store that fails on demand, virtual time)", () => {
+describe("the local stand-in", () => {
   const view: AdmissionStore.PoolView = { at: 0, known: true, buckets: {}, embargoUntil: 0, inFlight: 0 }
   const unreachable = new AdmissionStore.AdmissionStoreError({ message: "unreachable", cause: undefined })
 
+  it.scopedLive("the warning names the Redis host, never the password in its URL", () =>
+    Effect.gen(function*() {
+      const [store, logs] = yield* captureLogs(AdmissionStoreRedis.make({
+        url: Redacted.make("redis://:s3cret-PASSWORD@127.0.0.1:1/0"),
+        timeout: "50 millis",
+        retryInterval: "1 hour"
+      }))
+      expect(yield* store.mode).toBe("local")
+      const warnings = logs.filter((line) => line.level === "WARN")
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]!.message).toContain("redis://127.0.0.1:1 cannot be reached")
+      expect(JSON.stringify(logs)).not.toContain("s3cret")
+    }))
+
+  // a shared store that fails on demand, in virtual time
   it.scoped("a call made before Redis came back that fails afterwards does not switch to the stand-in again", () =>
     Effect.gen(function*() {
       let up = true
