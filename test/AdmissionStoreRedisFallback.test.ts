@@ -5,7 +5,7 @@ import * as AdmissionStore from "../src/AdmissionStore.js"
 import * as AdmissionStoreRedis from "../src/AdmissionStoreRedis.js"
 import * as ClaudeClient from "../src/ClaudeClient.js"
 import * as Fallback from "../src/internal/storeFallback.js"
-import * as Simulator from "../src/testing/Simulator.js"
+import { Simulator } from "../src/testing/index.js"
 import { captureLogs } from "./support/logs.js"
 import { redisServer, skipReason, TestRedis } from "./support/redisServer.js"
 
