@@ -10,7 +10,7 @@
  * the limits up front (no cold start).
  *
  * Run: npm run bench -- redis        (needs redis-server; a few minutes)
- *      npm run bench -- redis quick  (4 processes only)
+ *      npm run bench -- redis --quick  (4 processes only)
  */
 import { Clock, Effect } from "effect"
 import * as AdmissionStore from "../src/AdmissionStore.js"
@@ -106,7 +106,7 @@ export const run = async () => {
     console.log("\nredis: skipped, redis-server is not installed (apt-get install -y redis-server)")
     return
   }
-  const quick = process.argv.includes("quick")
+  const quick = process.argv.includes("--quick")
   const processCounts = quick ? [4] : [1, 2, 4, 8]
   let namespaces = 0
   await Effect.runPromise(Effect.scoped(Effect.gen(function*() {

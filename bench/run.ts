@@ -14,8 +14,7 @@ const benches: Record<string, () => unknown> = {
   redis: Redis.run
 }
 
-// `quick` is an option of the redis benchmark (4 processes only), not a benchmark
-const chosen = process.argv.slice(2).filter((word) => word !== "quick")
+const chosen = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))
 for (const name of chosen.length > 0 ? chosen : Object.keys(benches)) {
   const bench = benches[name]
   if (bench === undefined) {
