@@ -160,6 +160,8 @@ export const keyPrefix = (options: Pick<Options, "apiKey" | "namespace" | "prefi
     (identity) => `${options.prefix ?? "claude-rate-limiter"}:${identity}`.replace(/[{}]/g, "_")
   )
 
+const ioredisModule = "ioredis"
+
 interface OwnClient extends RedisClient {
   on(event: "error", listener: (error: unknown) => void): unknown
   quit(): Promise<unknown>
@@ -173,7 +175,8 @@ const connect = (
   Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
-        const module: any = await import("ioredis")
+        // a specifier the compiler does not resolve: building and type-checking need no ioredis either
+        const module: any = await import(ioredisModule)
         const Redis = module.Redis ?? module.default
         const client: OwnClient = new Redis(url, {
           // fail at once while disconnected (the local stand-in answers), instead of running commands late
