@@ -15,6 +15,11 @@ export * as Admission from "./Admission.js"
 export * as AdmissionStore from "./AdmissionStore.js"
 
 /**
+ * @since 0.2.0
+ */
+export * as AdmissionStoreRedis from "./AdmissionStoreRedis.js"
+
+/**
  * @since 0.1.0
  */
 export * as CircuitBreaker from "./CircuitBreaker.js"
