@@ -412,3 +412,32 @@ describe("Admission.limitsConfig", () => {
       expect(Either.isLeft(bad) && String(bad.left)).toContain("CLAUDE_RATE_LIMITS")
     }))
 })
+
+describe("Admission over a store that fails", () => {
+  it.scoped("queued waiters are told the store's error instead of polling for ever", () =>
+    Effect.gen(function*() {
+      const memory = yield* AdmissionStore.makeMemory()
+      yield* memory.configure(pool, { requests: 60 })
+      let down = false
+      const store: AdmissionStore.AdmissionStore = {
+        ...memory,
+        unsafe: undefined,
+        reserve: (p, request) =>
+          down
+            ? Effect.fail(new AdmissionStore.AdmissionStoreError({ message: "store unreachable", cause: undefined }))
+            : memory.reserve(p, request)
+      }
+      const admission = yield* Admission.make({ threshold: 0, sendRate: false }).pipe(
+        Effect.provideService(AdmissionStore.AdmissionStore, store),
+        Effect.provide(RateLimitState.layer)
+      )
+      yield* send(admission, { requests: 60 })
+      const waiting = yield* Effect.fork(Effect.exit(send(admission, { requests: 1 })))
+      yield* TestClock.adjust("1 millis")
+      down = true
+      yield* TestClock.adjust("5 seconds")
+      const exit = yield* Fiber.join(waiting)
+      expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag).toBe("AdmissionStoreError")
+      expect((yield* admission.status(pool)).waiting.interactive).toBe(0)
+    }))
+})

@@ -41,7 +41,7 @@ export type Failure =
     readonly maxWaitMillis: number
     readonly reason: WaitReason
   }
-  | (Waiters.Refusal & { readonly pool: string })
+  | (Waiters.NeverFits & { readonly pool: string })
 
 /** @internal */
 export interface Gates {
@@ -81,7 +81,7 @@ interface Gate {
 type Attempt =
   | { readonly _tag: "Granted"; readonly lease: AdmissionStore.Lease }
   | { readonly _tag: "Blocked"; readonly reason: WaitReason; readonly waitMillis: number }
-  | Waiters.Refusal
+  | Waiters.NeverFits
 
 /** @internal */
 export const make = (
@@ -206,32 +206,33 @@ export const make = (
         const head = gate.queue.head()
         if (head === undefined) return
         const now = yield* Clock.currentTimeMillis
-        const attempt = yield* tryReserve(gate, head.cost, head.holdBack, now).pipe(
-          // a store that cannot be reached: the waiters find out through their own attempt
-          Effect.catchAll(() =>
-            Effect.succeed<Attempt>({ _tag: "Blocked", reason: "cold-start", waitMillis: pollMillis })
-          )
-        )
-        switch (attempt._tag) {
+        // a store that cannot be reached (and whose policy is to fail, not to fall back): the waiter is told
+        const attempt = yield* Effect.either(tryReserve(gate, head.cost, head.holdBack, now))
+        if (attempt._tag === "Left") {
+          gate.queue.take(head, "refused")
+          Waiters.refuse(head, attempt.left)
+          continue
+        }
+        switch (attempt.right._tag) {
           case "Granted": {
             if (head.state === "waiting") {
               head.reason = gate.lastBlock
               gate.queue.take(head, "granted")
-              Waiters.grant(head, attempt.lease)
+              Waiters.grant(head, attempt.right.lease)
             } else {
               // interrupted while the store decided: nothing was sent
-              yield* releaseLease(gate, attempt.lease, notSent)
+              yield* releaseLease(gate, attempt.right.lease, notSent)
             }
             continue
           }
           case "NeverFits": {
             gate.queue.take(head, "refused")
-            Waiters.refuse(head, attempt)
+            Waiters.refuse(head, attempt.right)
             continue
           }
           case "Blocked": {
-            gate.lastBlock = attempt.reason
-            yield* scheduleWake(gate, attempt.waitMillis, now)
+            gate.lastBlock = attempt.right.reason
+            yield* scheduleWake(gate, attempt.right.waitMillis, now)
             return
           }
         }
@@ -390,7 +391,7 @@ export const make = (
   const stopRenewal = (fiber: Fiber.RuntimeFiber<void> | undefined): Effect.Effect<void> =>
     fiber === undefined ? Effect.void : Fiber.interruptFork(fiber)
 
-  const refuse = (gate: Gate, refusal: Waiters.Refusal): Effect.Effect<never, Failure> =>
+  const refuse = (gate: Gate, refusal: Waiters.NeverFits): Effect.Effect<never, Failure> =>
     Effect.zipRight(
       gate.telemetry.refused("RequestExceedsLimitError"),
       Effect.fail<Failure>({ ...refusal, pool: gate.pool })
@@ -536,7 +537,7 @@ export const make = (
     deadline: number,
     waiter: Waiters.Waiter,
     exit: Exit.Exit<AdmissionStore.Lease, Waiters.Refusal | "timeout">
-  ): Effect.Effect<Ticket, Failure> =>
+  ): Effect.Effect<Ticket, Failure | AdmissionStore.AdmissionStoreError> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       if (Exit.isSuccess(exit)) {
         return Effect.zipRight(
@@ -552,14 +553,14 @@ export const make = (
           return pump(gate)
         })
       const failure = Cause.failureOption(exit.cause)
-      return Effect.zipRight(
-        leave,
-        Option.isNone(failure)
-          ? Effect.failCause(Cause.stripFailures(exit.cause))
-          : failure.value === "timeout"
-          ? tooLong(gate, now - start + predictWait(gate, cost, lane, now), deadline, gate.lastBlock ?? "concurrency")
-          : refuse(gate, failure.value)
-      )
+      const failed: Effect.Effect<never, Failure | AdmissionStore.AdmissionStoreError> = Option.isNone(failure)
+        ? Effect.failCause(Cause.stripFailures(exit.cause))
+        : failure.value === "timeout"
+        ? tooLong(gate, now - start + predictWait(gate, cost, lane, now), deadline, gate.lastBlock ?? "concurrency")
+        : failure.value._tag === "AdmissionStoreError"
+        ? Effect.fail(failure.value)
+        : refuse(gate, failure.value)
+      return Effect.zipRight(leave, failed)
     })
 
   const outputEstimate = (pool: string, maxTokens: number) =>

@@ -6,6 +6,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import type * as AdmissionStore from "../AdmissionStore.js"
 import * as Budget from "./budget.js"
 import type * as Ledger from "./ledger.js"
 
@@ -16,12 +17,15 @@ export const lanes = ["interactive", "batch"] as const
 export type Lane = typeof lanes[number]
 
 /** @internal */
-export type Refusal = {
+export type NeverFits = {
   readonly _tag: "NeverFits"
   readonly bucket: Budget.BudgetBucket
   readonly cost: number
   readonly limit: number
 }
+
+/** Why a waiter was refused: it can never fit, or the store cannot be reached (and will not be stood in for). @internal */
+export type Refusal = NeverFits | AdmissionStore.AdmissionStoreError
 
 /** @internal */
 export interface Waiter {
