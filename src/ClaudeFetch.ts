@@ -27,11 +27,13 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Admission from "./Admission.js"
 import type * as AdmissionStore from "./AdmissionStore.js"
@@ -226,12 +228,17 @@ export const make = (options: Options = {}): ClaudeFetch => {
   let disposed: Promise<void> | undefined
   const fetch: Fetch = (input, init) => {
     if (disposed !== undefined) return Promise.reject(closedError())
-    started ??= runtime.runPromise(FetchService)
-    return started.then(
-      (send) => send(input, init),
-      (cause: unknown) =>
-        Promise.reject(new Internal.ClaudeFetchError("ClaudeFetch could not start its services", { cause }))
+    started ??= runtime.runPromiseExit(FetchService).then((exit) =>
+      Exit.isSuccess(exit)
+        ? exit.value
+        : Promise.reject(
+          new Internal.ClaudeFetchError("ClaudeFetch could not start its services", {
+            // the error that stopped it (an unreachable store), rather than what it interrupted
+            cause: Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause))
+          })
+        )
     )
+    return started.then((send) => send(input, init))
   }
   const dispose = () => (disposed ??= runtime.dispose())
   return Object.assign((input: string | URL | Request, init?: RequestInit) => fetch(input, init), { fetch, dispose })

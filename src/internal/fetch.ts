@@ -237,10 +237,9 @@ export const make = (
         open.set(controller, source.cancel().then(finished, finished))
         return withUrl(new Response(null, init), request.url)
       }
-      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
-      // an abort errors the body with its reason and cancels the source, stopping the answer's stream
-      open.set(controller, source.pipeTo(writable, { signal: controller.signal }).then(finished, finished))
-      return withUrl(new Response(readable, init), request.url)
+      const body = abortable(source, controller.signal)
+      open.set(controller, body.done.then(finished))
+      return withUrl(new Response(body.readable, init), request.url)
     }
 
     return (input, init) => {
@@ -284,6 +283,61 @@ export const make = (
       })
     }
   })
+
+/**
+ * `source` read on demand, until `signal` aborts: then the body fails with
+ * the abort's reason and `source` is cancelled, as `fetch` does with a body
+ * still being read. `done` resolves once `source` is finished with (read to
+ * its end, failed, or cancelled).
+ */
+const abortable = (
+  source: ReadableStream<Uint8Array>,
+  signal: AbortSignal
+): { readonly readable: ReadableStream<Uint8Array>; readonly done: Promise<void> } => {
+  const reader = source.getReader()
+  let finish: () => void = () => {}
+  const done = new Promise<void>((resolve) => (finish = resolve))
+  let settled = false
+  let target: ReadableStreamDefaultController<Uint8Array> | undefined
+  const settle = (
+    end: (target: ReadableStreamDefaultController<Uint8Array>) => void,
+    cancelSource: { readonly reason: unknown } | undefined
+  ) => {
+    if (settled) return
+    settled = true
+    signal.removeEventListener("abort", onAbort)
+    try {
+      if (target !== undefined) end(target)
+    } catch {
+      // already closed or errored by its reader
+    }
+    if (cancelSource === undefined) finish()
+    else reader.cancel(cancelSource.reason).then(finish, finish)
+  }
+  const onAbort = () => settle((target) => target.error(signal.reason), { reason: signal.reason })
+  const readable = new ReadableStream<Uint8Array>({
+    start(controller) {
+      target = controller
+      if (signal.aborted) onAbort()
+      else signal.addEventListener("abort", onAbort, { once: true })
+    },
+    pull(controller) {
+      return reader.read().then(
+        (next) => {
+          if (settled) return
+          if (next.done) settle((target) => target.close(), undefined)
+          else controller.enqueue(next.value)
+        },
+        (error: unknown) => settle((target) => target.error(error), undefined)
+      )
+    },
+    cancel(reason) {
+      settle(() => {}, { reason })
+      return done
+    }
+  }, { highWaterMark: 0 })
+  return { readable, done }
+}
 
 // `Response.url` cannot be given to the constructor; SDKs read it for their logs.
 const withUrl = (response: Response, url: string): Response => {
