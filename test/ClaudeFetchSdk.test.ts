@@ -122,7 +122,7 @@ describe("the official SDK through ClaudeFetch, against the loopback simulator",
     })
   }, 120_000)
 
-  it("aborting through the SDK's signal is the SDK's abort; an open circuit is an APIConnectionError with its cause", async () => {
+  it("an open circuit is an APIConnectionError with the typed cause; an abort is the SDK's abort", async () => {
     await withSimulator({ seed: 5, faults: { overloadedRate: 1 } }, async ({ url }) => {
       const claudeFetch = ClaudeFetch.make({
         retry: false,
