@@ -1,6 +1,7 @@
 import Anthropic, { APIConnectionError, APIError, APIUserAbortError, RateLimitError } from "@anthropic-ai/sdk"
 import { describe, expect, it } from "@effect/vitest"
 import { ManagedRuntime } from "effect"
+import { main } from "../examples/claude-fetch.js"
 import * as ClaudeFetch from "../src/ClaudeFetch.js"
 import { Simulator, type SimulatorConfig } from "../src/testing/index.js"
 
@@ -154,6 +155,16 @@ describe("the official SDK through ClaudeFetch, against the loopback simulator",
       } finally {
         await claudeFetch.dispose()
       }
+    })
+  }, 60_000)
+
+  it("the README's example (examples/claude-fetch.ts) runs against the simulator", async () => {
+    await withSimulator({ seed: 9 }, async ({ stats, url }) => {
+      const { answers, haiku } = await main({ apiKey, baseURL: url })
+      expect(answers).toHaveLength(10)
+      expect(haiku.content[0]?.type).toBe("text")
+      // 50 RPM at Tier 1: eleven requests fit, and none was refused
+      expect(rateLimited(await stats())).toBe(0)
     })
   }, 60_000)
 })
