@@ -5,11 +5,15 @@
 import * as Admission from "./admission.js"
 import * as Forecast from "./forecast.js"
 import * as Headers from "./headers.js"
+import * as Memory from "./memory.js"
+import * as Overhead from "./overhead.js"
 import * as Throughput from "./throughput.js"
 
 const benches: Record<string, () => unknown> = {
   admission: Admission.run,
   headers: Headers.run,
+  memory: Memory.run,
+  overhead: Overhead.run,
   throughput: Throughput.run,
   forecast: Forecast.run
 }

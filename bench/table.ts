@@ -14,6 +14,23 @@ export const time = (f: () => unknown, options: { readonly minMillis: number }) 
   return { opsPerSecond: (iterations / elapsed) * 1000 }
 }
 
+/** CPU time (user + system, `process.cpuUsage`) per call of `f`, over `operations` calls, repeated: min and median. */
+export const cpuPerOp = (
+  f: () => unknown,
+  options: { readonly operations: number; readonly repeats: number }
+): { readonly min: number; readonly median: number } => {
+  for (let i = 0; i < Math.min(5_000, options.operations); i++) f() // warm up
+  const samples: Array<number> = []
+  for (let r = 0; r < options.repeats; r++) {
+    const start = process.cpuUsage()
+    for (let i = 0; i < options.operations; i++) f()
+    const used = process.cpuUsage(start)
+    samples.push((used.user + used.system) / options.operations)
+  }
+  samples.sort((a, b) => a - b)
+  return { min: samples[0]!, median: samples[Math.floor(samples.length / 2)]! }
+}
+
 export const printTable = (
   title: string,
   headers: ReadonlyArray<string>,

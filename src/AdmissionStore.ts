@@ -146,6 +146,16 @@ export interface AdmissionStore {
   readonly view: (pool: string) => Effect.Effect<PoolView, AdmissionStoreError>
   /** The learned output size of the pool's answers (a high percentile), once enough were seen. */
   readonly outputEstimate: (pool: string) => Effect.Effect<Option.Option<number>, AdmissionStoreError>
+  /**
+   * `reserve` and `release` as plain synchronous steps at a given time, for a
+   * store that can take them that way (the memory store): the gate then
+   * admits and settles a request without any effect machinery on its hot
+   * path. A store over the network leaves it out.
+   */
+  readonly unsafe?: {
+    readonly reserve: (pool: string, request: ReserveRequest, now: number) => ReserveResult
+    readonly release: (lease: Lease, settlement: Settlement, now: number) => PoolView
+  } | undefined
 }
 
 /**
@@ -217,7 +227,11 @@ export const makeMemory = (options: Options = {}): Effect.Effect<AdmissionStore>
       release: (lease, settlement) => atNow((now) => ledger(lease.pool).release(lease, settlement, now)),
       renew: () => Effect.void,
       view: (pool) => atNow((now) => ledger(pool).view(now)),
-      outputEstimate: (pool) => Effect.sync(() => Option.fromNullable(ledger(pool).outputEstimate()))
+      outputEstimate: (pool) => Effect.sync(() => Option.fromNullable(ledger(pool).outputEstimate())),
+      unsafe: {
+        reserve: (pool, request, now) => ledger(pool).reserve(request, now, `lease-${++leaseCount}`),
+        release: (lease, settlement, now) => ledger(lease.pool).release(lease, settlement, now)
+      }
     })
   })
 

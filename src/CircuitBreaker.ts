@@ -17,7 +17,7 @@
  *   that are still running; a success closes the circuit, a failure opens it
  *   again for another cooldown.
  *
- * The state is one `SubscriptionRef`; every transition is published on
+ * The state changes in synchronous steps; every transition is published on
  * {@link CircuitBreaker.changes}, logged, and set on the
  * {@link circuitStateGauge} metric.
  *
@@ -34,9 +34,9 @@ import * as FiberHandle from "effect/FiberHandle"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as ClaudeError from "./ClaudeError.js"
 import * as RateLimitHeaders from "./RateLimitHeaders.js"
 
@@ -217,8 +217,11 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
     const windowSize = rate === undefined ? 0 : Math.max(1, rate.windowSize)
     const minimumCalls = rate === undefined ? 0 : Math.min(windowSize, Math.max(1, rate.minimumCalls ?? windowSize))
 
-    const ref = yield* SubscriptionRef.make<Internal>(closed(0))
-    // calls admitted and not yet finished, in every state: changed only inside the ref's atomic updates
+    // The state changes in synchronous steps (atomic between fibers), on every call; subscribers are told only of
+    // transitions, through the PubSub, so the hot path takes no lock.
+    let current: Internal = closed(0)
+    const transitions = yield* PubSub.sliding<CircuitState>(64)
+    // calls admitted and not yet finished, in every state
     let inFlight = 0
     const timer = yield* FiberHandle.make<void, never>()
     const gauge = Metric.tagged(circuitStateGauge, "circuit", name)
@@ -295,18 +298,19 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
           )
         )
         : Effect.void
-      return Effect.all([log, Metric.set(gauge, gaugeValue(state)), schedule], { discard: true })
+      return Effect.all([log, Metric.set(gauge, gaugeValue(state)), PubSub.publish(transitions, state), schedule], {
+        discard: true
+      })
     }
 
     function transition(f: (state: Internal, now: number) => Internal): Effect.Effect<void> {
-      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.flatMap(
-          SubscriptionRef.modify(ref, (before) => {
-            const after = f(before, now)
-            return [[before, after] as const, after]
-          }),
-          ([before, after]) => transitioned(before, after)
-        ))
+      return Effect.clockWith((clock) =>
+        Effect.suspend(() => {
+          const before = current
+          current = f(before, clock.unsafeCurrentTimeMillis())
+          return transitioned(before, current)
+        })
+      )
     }
 
     const admit = (current: Internal, now: number): readonly [Exit.Exit<Permit, CircuitOpenError>, Internal] => {
@@ -327,17 +331,14 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
       }
     }
 
-    const acquire: Effect.Effect<Permit, CircuitOpenError> = Effect.flatMap(
-      Clock.currentTimeMillis,
-      (now) =>
-        Effect.flatMap(
-          SubscriptionRef.modify(ref, (before) => {
-            const [permit, after] = admit(before, now)
-            if (Exit.isSuccess(permit)) inFlight++
-            return [[before, after, permit] as const, after]
-          }),
-          ([before, after, permit]) => Effect.zipRight(transitioned(before, after), permit)
-        )
+    const acquire: Effect.Effect<Permit, CircuitOpenError> = Effect.clockWith((clock) =>
+      Effect.suspend(() => {
+        const before = current
+        const [permit, after] = admit(before, clock.unsafeCurrentTimeMillis())
+        if (Exit.isSuccess(permit)) inFlight++
+        current = after
+        return before === after ? permit : Effect.zipRight(transitioned(before, after), permit)
+      })
     )
 
     const outcomeOf = <A, E>(exit: Exit.Exit<A, E>): Outcome => {
@@ -363,12 +364,14 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
           ))
       )
 
-    const check: Effect.Effect<void, CircuitOpenError> = Effect.flatMap(
-      Effect.zip(SubscriptionRef.get(ref), Clock.currentTimeMillis),
-      ([state, now]) =>
-        state._tag === "Open" && now < state.until
+    const check: Effect.Effect<void, CircuitOpenError> = Effect.clockWith((clock) =>
+      Effect.suspend(() => {
+        const state = current
+        const now = clock.unsafeCurrentTimeMillis()
+        return state._tag === "Open" && now < state.until
           ? Effect.fail(new CircuitOpenError({ name, state: "Open", remaining: Duration.millis(state.until - now) }))
           : Effect.void
+      })
     )
 
     return CircuitBreaker.of({
@@ -376,11 +379,16 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
       name,
       protect,
       check,
-      state: Effect.map(SubscriptionRef.get(ref), toPublic),
-      changes: ref.changes.pipe(
-        Stream.map(toPublic),
-        // counters change inside a state without a transition; tagged-enum values compare structurally
-        Stream.changes
+      state: Effect.sync(() => toPublic(current)),
+      changes: Stream.unwrapScoped(
+        Effect.map(
+          PubSub.subscribe(transitions),
+          (queue) =>
+            Stream.concat(Stream.sync(() => toPublic(current)), Stream.fromQueue(queue)).pipe(
+              // tagged-enum values compare structurally
+              Stream.changes
+            )
+        )
       )
     })
   })

@@ -22,6 +22,8 @@
  *
  * @since 0.1.0
  */
+import * as Headers from "@effect/platform/Headers"
+import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
@@ -39,6 +41,7 @@ import * as Admission from "./Admission.js"
 import type * as AdmissionStore from "./AdmissionStore.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ClaudeError from "./ClaudeError.js"
+import * as GenAi from "./internal/genAiTelemetry.js"
 import * as Pipeline from "./internal/pipeline.js"
 import * as MessageBatches from "./MessageBatches.js"
 import * as Messages from "./Messages.js"
@@ -76,6 +79,27 @@ export type AttemptError = Pipeline.AttemptError
  * @category models
  */
 export type ClaudeClientError = Pipeline.CallError
+
+/**
+ * Tokens used per chat call, by `gen_ai.token.type` (`input`, `output`),
+ * `gen_ai.request.model`, `gen_ai.operation.name` and `gen_ai.system`: the
+ * `gen_ai.client.token.usage` histogram of OpenTelemetry's GenAI semantic
+ * conventions.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const tokenUsage = GenAi.tokenUsage
+
+/**
+ * Seconds per chat call, waits and retries included, with `error.type` when
+ * it failed: the `gen_ai.client.operation.duration` histogram of OpenTelemetry's
+ * GenAI semantic conventions.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const operationDuration = GenAi.operationDuration
 
 /**
  * Per-call options.
@@ -314,20 +338,22 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
     const poolOf = options.pool ?? Admission.modelPool
     const estimateOutputTokens = options.estimateOutputTokens
     const http = (yield* HttpClient.HttpClient).pipe(
-      HttpClient.mapRequest((request) =>
-        request.pipe(
-          HttpClientRequest.prependUrl(baseUrl),
-          HttpClientRequest.setHeaders({
-            "x-api-key": Redacted.value(options.apiKey),
-            "anthropic-version": options.anthropicVersion ?? defaultAnthropicVersion,
-            "content-type": "application/json",
-            accept: "application/json",
-            ...(options.betas && options.betas.length > 0 ? { "anthropic-beta": options.betas.join(",") } : {})
-          })
-        )
-      ),
       HttpClient.withTracerPropagation(options.tracePropagation ?? false)
     )
+    // every request's URL prefix and headers, built once
+    const headers = Headers.fromInput({
+      "x-api-key": Redacted.value(options.apiKey),
+      "anthropic-version": options.anthropicVersion ?? defaultAnthropicVersion,
+      "content-type": "application/json",
+      accept: "application/json",
+      ...(options.betas && options.betas.length > 0 ? { "anthropic-beta": options.betas.join(",") } : {})
+    })
+    const post = (path: string, body: string) =>
+      HttpClientRequest.post(baseUrl + path, {
+        headers,
+        body: HttpBody.text(body, "application/json")
+      })
+    const get = (path: string) => HttpClientRequest.get(baseUrl + path, { headers })
 
     const pipeline = Pipeline.make({ http, admission, breaker, timeout, retry: options.retry ?? {}, secrets })
 
@@ -344,7 +370,7 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
         : Effect.sync(() => Math.max(0, Math.min(params.max_tokens, estimateOutputTokens(params))))
       return Effect.map(outputEstimate, (outputTokens): Pipeline.Call => ({
         name,
-        request: HttpClientRequest.post(messagesPath).pipe(HttpClientRequest.bodyText(body, "application/json")),
+        request: post(messagesPath, body),
         pool,
         cost: { requests: 1, inputTokens, outputTokens, tokens: inputTokens + outputTokens },
         lane: callOptions?.lane,
@@ -385,9 +411,7 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
           pipeline.call(
             {
               name: "ClaudeClient.countTokens",
-              request: HttpClientRequest.post(countTokensPath).pipe(
-                HttpClientRequest.bodyText(body, "application/json")
-              ),
+              request: post(countTokensPath, body),
               pool: countTokensPool,
               cost: { requests: 1 },
               lane: callOptions?.lane,
@@ -414,7 +438,7 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
           pipeline.call(
             batchCall(
               "ClaudeClient.createBatch",
-              HttpClientRequest.post(batchesPath).pipe(HttpClientRequest.bodyText(body, "application/json")),
+              post(batchesPath, body),
               callOptions
             ),
             decodeBatch,
@@ -426,7 +450,7 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
       pipeline.call(
         batchCall(
           "ClaudeClient.retrieveBatch",
-          HttpClientRequest.get(`${batchesPath}/${encodeURIComponent(id)}`),
+          get(`${batchesPath}/${encodeURIComponent(id)}`),
           callOptions
         ),
         decodeBatch,
@@ -437,7 +461,7 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
       pipeline.call(
         batchCall(
           "ClaudeClient.batchResults",
-          HttpClientRequest.get(`${batchesPath}/${encodeURIComponent(id)}/results`),
+          get(`${batchesPath}/${encodeURIComponent(id)}/results`),
           callOptions
         ),
         decodeBatchResults,
@@ -556,10 +580,12 @@ export const config: Config.Config<Options> = Config.all({
 export const layerConfigWith = (
   overrides: Omit<LayerOptions, "apiKey"> = {}
 ): Layer.Layer<Services, ConfigError.ConfigError | AdmissionStore.AdmissionStoreError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(config, (fromEnv) =>
+  Layer.unwrapEffect(Effect.map(Effect.zip(config, Admission.limitsConfig), ([fromEnv, limits]) =>
     layer({
       ...overrides,
       ...fromEnv,
+      // limits known in advance: from CLAUDE_RATE_LIMITS, then the overrides' per pool
+      admission: { ...overrides.admission, limits: { ...limits, ...overrides.admission?.limits } },
       baseUrl: fromEnv.baseUrl ?? overrides.baseUrl,
       timeout: fromEnv.timeout ?? overrides.timeout,
       retry: overrides.retry === false ? false : { ...overrides.retry, ...(fromEnv.retry || {}) }
@@ -575,7 +601,8 @@ export const layerConfigWith = (
 /**
  * {@link layer} configured from the environment: `ANTHROPIC_API_KEY`
  * (required), `ANTHROPIC_BASE_URL`, `ANTHROPIC_MAX_RETRIES`,
- * `ANTHROPIC_TIMEOUT_MS`.
+ * `ANTHROPIC_TIMEOUT_MS`, and limits known in advance from
+ * `CLAUDE_RATE_LIMITS` (`Admission.limitsConfig`).
  *
  * @since 0.1.0
  * @category layers

@@ -180,47 +180,52 @@ export class RateLimitSnapshot extends Schema.Class<RateLimitSnapshot>("RateLimi
 // Values are `unknown`: a plain record from JavaScript may hold numbers, objects, anything.
 type HeaderLookup = (name: string) => Option.Option<unknown>
 
-interface Decoding {
-  readonly malformed: Array<string>
-  readonly tooLong: Array<string>
-  readonly read: <A>(name: string, decoder: (raw: string) => Option.Option<A>) => Option.Option<A>
-}
+// Reads header values as the decoders want them, noting what was present but unusable, or too long a wait.
+class Reading {
+  malformed: Array<string> | undefined = undefined
+  tooLong: Array<string> | undefined = undefined
+  constructor(readonly headers: Headers.Headers) {}
 
-const decoding = (lookup: HeaderLookup): Decoding => {
-  const malformed: Array<string> = []
-  const tooLong: Array<string> = []
-  return {
-    malformed,
-    tooLong,
-    read: (name, decoder) =>
-      Option.flatMap(lookup(name), (raw) => {
-        const decoded = typeof raw === "string" ? decoder(raw) : Option.none()
-        if (Option.isNone(decoded)) malformed.push(name)
-        return decoded
-      })
+  read<A>(name: string, decoder: (raw: string) => Option.Option<A>): Option.Option<A> {
+    // a Headers value has no prototype properties: only the names a response carried
+    const raw: unknown = this.headers[name]
+    if (raw === undefined) return Option.none()
+    const decoded = typeof raw === "string" ? decoder(raw) : Option.none()
+    if (Option.isNone(decoded)) (this.malformed ??= []).push(name)
+    return decoded
+  }
+
+  flagTooLong(name: string): void {
+    ;(this.tooLong ??= []).push(name)
   }
 }
 
 const beyondCap = (wait: Duration.Duration): boolean => Duration.greaterThan(wait, maxPlausibleWait)
 
-const decodeBucket = (decoding: Decoding, name: BucketName, now: DateTime.Utc): BucketSnapshot => {
+const maxPlausibleMillis = Duration.toMillis(maxPlausibleWait)
+
+const decodeBucket = (reading: Reading, name: BucketName, now: DateTime.Utc): BucketSnapshot => {
   const prefix = bucketHeaderPrefix[name]
-  const limit = decoding.read(`${prefix}-limit`, HeaderValues.integer)
-  const remaining = decoding.read(`${prefix}-remaining`, HeaderValues.integer)
-  const reset = decoding.read(`${prefix}-reset`, HeaderValues.rfc3339)
-  if (Option.exists(reset, (at) => beyondCap(Duration.millis(DateTime.distance(now, at))))) {
-    decoding.tooLong.push(`${prefix}-reset`)
-  }
+  const limit = reading.read(`${prefix}-limit`, HeaderValues.integer)
+  const remaining = reading.read(`${prefix}-remaining`, HeaderValues.integer)
+  const reset = reading.read(`${prefix}-reset`, HeaderValues.rfc3339)
   if (Option.isNone(limit) && Option.isNone(remaining) && Option.isNone(reset)) {
     return BucketSnapshot.empty
+  }
+  if (Option.isSome(reset) && reset.value.epochMillis - now.epochMillis > maxPlausibleMillis) {
+    reading.flagTooLong(`${prefix}-reset`)
   }
   // decoded above: no need to validate again
   return new BucketSnapshot({ limit, remaining, reset }, true)
 }
 
+const noneYet: ReadonlyArray<string> = []
+
 const toHeaders = (input: Headers.Input): Headers.Headers => {
   // `null`, a number or a record whose values throw when read: no headers, rather than a defect
   if (typeof input !== "object" || input === null) return Headers.empty
+  // a response's headers already are (lower-case names, string values): no copy
+  if (Headers.isHeaders(input)) return input
   try {
     return Headers.fromInput(input)
   } catch {
@@ -241,25 +246,25 @@ const toLookup = (input: Headers.Input): HeaderLookup => {
  * @category decoding
  */
 export const decodeAt = (headers: Headers.Input, now: DateTime.Utc): RateLimitSnapshot => {
-  const reading = decoding(toLookup(headers))
-  const buckets = Object.fromEntries(
-    bucketNames.map((name) => [name, decodeBucket(reading, name, now)] as const)
-  ) as Record<BucketName, BucketSnapshot>
+  const reading = new Reading(toHeaders(headers))
   const retryAfter = reading.read("retry-after", HeaderValues.retryAfterAt(now))
   const retryAfterMs = reading.read("retry-after-ms", HeaderValues.millis)
-  if (Option.exists(retryAfter, beyondCap)) reading.tooLong.push("retry-after")
-  if (Option.exists(retryAfterMs, beyondCap)) reading.tooLong.push("retry-after-ms")
-  const shouldRetry = reading.read("x-should-retry", HeaderValues.boolean)
-  const requestId = reading.read("request-id", HeaderValues.requestId)
+  if (Option.exists(retryAfter, beyondCap)) reading.flagTooLong("retry-after")
+  if (Option.exists(retryAfterMs, beyondCap)) reading.flagTooLong("retry-after-ms")
   return new RateLimitSnapshot({
-    ...buckets,
+    requests: decodeBucket(reading, "requests", now),
+    tokens: decodeBucket(reading, "tokens", now),
+    inputTokens: decodeBucket(reading, "inputTokens", now),
+    outputTokens: decodeBucket(reading, "outputTokens", now),
+    priorityInputTokens: decodeBucket(reading, "priorityInputTokens", now),
+    priorityOutputTokens: decodeBucket(reading, "priorityOutputTokens", now),
     retryAfter,
     retryAfterMs,
-    shouldRetry,
-    requestId,
+    shouldRetry: reading.read("x-should-retry", HeaderValues.boolean),
+    requestId: reading.read("request-id", HeaderValues.requestId),
     receivedAt: now,
-    malformed: reading.malformed,
-    tooLong: reading.tooLong
+    malformed: reading.malformed ?? noneYet,
+    tooLong: reading.tooLong ?? noneYet
   }, true)
 }
 

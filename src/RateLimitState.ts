@@ -1,6 +1,6 @@
 /**
  * What the API last said about each pool's rate limits: the latest decoded
- * snapshot per pool, held in a `SubscriptionRef`.
+ * snapshot per pool, held in a `Ref` whose changes are published to subscribers.
  *
  * A pool is a set of requests that share limits (Anthropic's limits are per
  * model class). Admission folds every response, success or error, into this
@@ -16,8 +16,9 @@ import * as Effect from "effect/Effect"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as PubSub from "effect/PubSub"
+import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
 import type { BucketSnapshot } from "./RateLimitHeaders.js"
 import { bucketNames, RateLimitSnapshot } from "./RateLimitHeaders.js"
 
@@ -77,18 +78,29 @@ const mergeSnapshot = (previous: Option.Option<RateLimitSnapshot>, next: RateLim
  * @category constructors
  */
 export const make: Effect.Effect<RateLimitState> = Effect.map(
-  SubscriptionRef.make(HashMap.empty<string, RateLimitSnapshot>()),
-  (snapshots) =>
-    RateLimitState.of({
+  PubSub.sliding<HashMap.HashMap<string, RateLimitSnapshot>>(64),
+  (pubsub) => {
+    // Every response goes through `update`: a plain Ref and a publish, without the lock a SubscriptionRef takes.
+    // Subscribers are told the current value, so the last thing they see is always the latest state.
+    const ref = Ref.unsafeMake(HashMap.empty<string, RateLimitSnapshot>())
+    const update = (pool: string, snapshot: RateLimitSnapshot) =>
+      Effect.zipRight(
+        Ref.update(ref, (all) => HashMap.set(all, pool, mergeSnapshot(HashMap.get(all, pool), snapshot))),
+        Effect.flatMap(Ref.get(ref), (current) => PubSub.publish(pubsub, current))
+      )
+    return RateLimitState.of({
       [TypeId]: TypeId,
-      update: (pool, snapshot) =>
-        SubscriptionRef.update(snapshots, (all) =>
-          HashMap.set(all, pool, mergeSnapshot(HashMap.get(all, pool), snapshot))),
-      current: SubscriptionRef.get(snapshots),
-      get: (pool) =>
-        Effect.map(SubscriptionRef.get(snapshots), HashMap.get(pool)),
-      changes: snapshots.changes
+      update,
+      current: Ref.get(ref),
+      get: (pool) => Effect.map(Ref.get(ref), HashMap.get(pool)),
+      changes: Stream.unwrapScoped(
+        Effect.flatMap(
+          PubSub.subscribe(pubsub),
+          (queue) => Effect.map(Ref.get(ref), (current) => Stream.concat(Stream.make(current), Stream.fromQueue(queue)))
+        )
+      )
     })
+  }
 )
 
 /**

@@ -1,5 +1,18 @@
 import { describe, expect, it } from "@effect/vitest"
-import { DateTime, Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, TestClock } from "effect"
+import {
+  ConfigProvider,
+  DateTime,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Random,
+  Ref,
+  TestClock
+} from "effect"
 import * as Admission from "../src/Admission.js"
 import * as AdmissionStore from "../src/AdmissionStore.js"
 import * as RateLimitHeaders from "../src/RateLimitHeaders.js"
@@ -381,4 +394,21 @@ describe("Admission.layer", () => {
         )
       )
     ))
+})
+
+describe("Admission.limitsConfig", () => {
+  it.effect("reads limits known in advance from CLAUDE_RATE_LIMITS, and names the variable when it does not decode", () =>
+    Effect.gen(function*() {
+      const read = (value: string | undefined) =>
+        Effect.either(Effect.withConfigProvider(
+          Admission.limitsConfig,
+          ConfigProvider.fromMap(new Map(value === undefined ? [] : [["CLAUDE_RATE_LIMITS", value]]))
+        ))
+      expect(yield* read(undefined)).toEqual(Either.right({}))
+      expect(yield* read(`{"${pool}":{"requestsPerMinute":50,"outputTokensPerMinute":8000}}`)).toEqual(
+        Either.right({ [pool]: { requestsPerMinute: 50, outputTokensPerMinute: 8000 } })
+      )
+      const bad = yield* read(`{"${pool}":{"requestsPerMinute":-1}}`)
+      expect(Either.isLeft(bad) && String(bad.left)).toContain("CLAUDE_RATE_LIMITS")
+    }))
 })

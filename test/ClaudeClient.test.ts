@@ -10,6 +10,8 @@ import {
   HashMap,
   Inspectable,
   Layer,
+  Metric,
+  MetricLabel,
   Option,
   Redacted,
   TestClock,
@@ -419,6 +421,42 @@ describe("ClaudeClient secrets", () => {
       ])),
       Effect.withRandomFixed([0.5])
     ))
+
+  it.effect("the call's span and metrics use OpenTelemetry's GenAI names", () =>
+    Effect.gen(function*() {
+      const spans: Array<RecordingSpan> = []
+      const tracer = Tracer.make({
+        span: (name, parent, context, links, startTime, kind) => {
+          const recorded = new RecordingSpan(name, parent, context, links, startTime, kind)
+          spans.push(recorded)
+          return recorded
+        },
+        context: (f) => f()
+      })
+      const usage = Metric.taggedWithLabels(
+        ClaudeClient.tokenUsage,
+        [
+          MetricLabel.make("gen_ai.system", "anthropic"),
+          MetricLabel.make("gen_ai.operation.name", "chat"),
+          MetricLabel.make("gen_ai.request.model", "claude-sonnet-4-6"),
+          MetricLabel.make("gen_ai.token.type", "output")
+        ]
+      )
+      const before = (yield* Metric.value(usage)).count
+      const client = yield* ClaudeClient.ClaudeClient
+      yield* client.createMessage(params).pipe(Effect.withTracer(tracer))
+      const call = spans.find((span) => span.name === "ClaudeClient.createMessage")!
+      expect(Object.fromEntries(call.attributes)).toMatchObject({
+        "gen_ai.system": "anthropic",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "claude-sonnet-4-6",
+        "gen_ai.request.max_tokens": 256,
+        "gen_ai.usage.input_tokens": 10,
+        "gen_ai.usage.output_tokens": 5,
+        "claude.attempts": 1
+      })
+      expect((yield* Metric.value(usage)).count).toBe(before + 1)
+    }).pipe(Effect.provide(layer([Scripted.message({ inputTokens: 10, outputTokens: 5 })]))))
 
   it.effect("a ConnectionError does not carry the request, so serialising it cannot leak the key", () =>
     Effect.gen(function*() {

@@ -65,7 +65,8 @@ export interface PoolTelemetry {
     retry: boolean
   ) => Effect.Effect<void>
   readonly queueDepth: (queue: Waiters.WaitQueue) => Effect.Effect<void>
-  readonly released: (gate: GateState, view: Ledger.PoolView) => Effect.Effect<void>
+  /** Sets the pool's gauges, at most every quarter second (they are read by scrapers, not per request). */
+  readonly released: (gate: GateState, view: Ledger.PoolView, now: number) => Effect.Effect<void>
   readonly refused: (error: string) => Effect.Effect<void>
 }
 
@@ -99,6 +100,7 @@ export const forPool = (pool: string): PoolTelemetry => {
   const window = tagged(metrics.concurrencyWindow)
   const sendRate = tagged(metrics.sendRate)
   const retryBudget = tagged(metrics.retryBudget)
+  let publishedAt = Number.NEGATIVE_INFINITY
   return {
     admitted: (lane, waitedMillis, reason, retry) => {
       const update = Metric.update(waitMetric(lane, waitedMillis > 0 ? reason ?? "queue" : "none"), waitedMillis / 1000)
@@ -116,8 +118,10 @@ export const forPool = (pool: string): PoolTelemetry => {
         Metric.set(depth.interactive, queue.depth("interactive")),
         Metric.set(depth.batch, queue.depth("batch"))
       ),
-    released: (gate, view) =>
-      Effect.all([
+    released: (gate, view, now) => {
+      if (now - publishedAt < 250) return Effect.void
+      publishedAt = now
+      return Effect.all([
         Metric.set(inFlight, gate.inFlight),
         Metric.set(window, gate.window.size),
         Metric.set(sendRate, gate.sendRate?.enabled ? gate.sendRate.fillRate : 0),
@@ -126,7 +130,8 @@ export const forPool = (pool: string): PoolTelemetry => {
           const bucket = view.buckets[name]
           return bucket === undefined ? Effect.void : Metric.set(levels[name], bucket.level)
         }, { discard: true })
-      ], { discard: true }),
+      ], { discard: true })
+    },
     refused: (error) => Metric.increment(Metric.tagged(tagged(metrics.refusals), "error", error))
   }
 }

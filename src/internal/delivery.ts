@@ -33,6 +33,7 @@ const settling = <E>(
   opened: Streaming.Opened,
   rateLimits: RateLimitHeaders.RateLimitSnapshot,
   ticket: Admission.Ticket,
+  onSettled: (usage: Admission.Usage) => Effect.Effect<void>,
   onBreak: (
     streamBreak: Streaming.StreamBreak,
     partial: MessageStream.PartialMessage
@@ -45,8 +46,10 @@ const settling = <E>(
       Effect.suspend(() => {
         if (settled) return Effect.void
         settled = true
-        return ticket.complete(
-          Admission.Outcome.Served({ rateLimits, usage: usageOf(partial, outputTokens), streamed: true })
+        const usage = usageOf(partial, outputTokens)
+        return Effect.zipRight(
+          ticket.complete(Admission.Outcome.Served({ rateLimits, usage, streamed: true })),
+          onSettled(usage)
         )
       })
     return Stream.concat(Stream.fromIterable(opened.buffered), opened.rest).pipe(
@@ -67,9 +70,10 @@ const settling = <E>(
 export const events = (
   opened: Streaming.Opened,
   rateLimits: RateLimitHeaders.RateLimitSnapshot,
-  ticket: Admission.Ticket
+  ticket: Admission.Ticket,
+  onSettled: (usage: Admission.Usage) => Effect.Effect<void>
 ): Stream.Stream<MessageStream.MessageStreamEvent, MessageStream.StreamInterruptedError> =>
-  settling(opened, rateLimits, ticket, (streamBreak, partial) =>
+  settling(opened, rateLimits, ticket, onSettled, (streamBreak, partial) =>
     Stream.fail(
       new MessageStream.StreamInterruptedError({
         partial,
@@ -100,9 +104,10 @@ const frame = (name: string, data: string) => encoder.encode(`event: ${name}\nda
 export const bytes = (
   opened: Streaming.Opened,
   rateLimits: RateLimitHeaders.RateLimitSnapshot,
-  ticket: Admission.Ticket
+  ticket: Admission.Ticket,
+  onSettled: (usage: Admission.Usage) => Effect.Effect<void>
 ): Stream.Stream<Uint8Array, StreamBrokenError> =>
-  settling<StreamBrokenError>(opened, rateLimits, ticket, (streamBreak) =>
+  settling<StreamBrokenError>(opened, rateLimits, ticket, onSettled, (streamBreak) =>
     streamBreak._tag === "ErrorEvent"
       ? Stream.make({
         name: "error",

@@ -7,7 +7,6 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -49,6 +48,11 @@ export interface Gates {
   readonly admit: (
     request: AdmitRequest
   ) => Effect.Effect<Ticket, Failure | AdmissionStore.AdmissionStoreError, Scope.Scope>
+  readonly withTicket: <A, E, R, F>(
+    request: AdmitRequest,
+    use: (ticket: Ticket) => Effect.Effect<A, E, R>,
+    refused: (failure: Failure) => F
+  ) => Effect.Effect<A, E | F | AdmissionStore.AdmissionStoreError, R>
   readonly outputEstimate: (pool: string, maxTokens: number) => Effect.Effect<number>
   readonly retryAllowed: (pool: string) => Effect.Effect<boolean>
   readonly status: (pool: string) => Effect.Effect<PoolStatus, AdmissionStore.AdmissionStoreError>
@@ -118,28 +122,55 @@ export const make = (
 
   const holdBackOf = (lane: Lane) => threshold + (lane === "batch" ? batchHoldBack : 0)
 
-  const tryReserve = (gate: Gate, cost: AdmissionStore.Cost, holdBack: number, now: number) =>
-    Effect.gen(function*() {
-      const rateWait = gate.sendRate?.waitMillis(now) ?? 0
-      if (rateWait > 0) {
-        return { _tag: "Blocked", reason: "send-rate", waitMillis: rateWait } satisfies Attempt as Attempt
+  // What the store answered, folded into the gate: one synchronous step.
+  const reserved = (gate: Gate, result: AdmissionStore.ReserveResult, now: number): Attempt => {
+    switch (result._tag) {
+      case "Granted": {
+        gate.sendRate?.sent(now)
+        gate.inFlight++
+        return result
       }
-      const result = yield* store.reserve(gate.pool, { cost, holdBack, maxInFlight: gate.window.size })
-      switch (result._tag) {
-        case "Granted": {
-          gate.sendRate?.sent(now)
-          gate.inFlight++
-          return result
-        }
-        case "Blocked": {
-          gate.lastView = result.view
-          if (result.reason === "concurrency") gate.window.bound = true
-          return { _tag: "Blocked", reason: result.reason, waitMillis: result.waitMillis } as Attempt
-        }
-        case "NeverFits":
-          return result
+      case "Blocked": {
+        gate.lastView = result.view
+        if (result.reason === "concurrency") gate.window.bound = true
+        return { _tag: "Blocked", reason: result.reason, waitMillis: result.waitMillis }
       }
-    })
+      case "NeverFits":
+        return result
+    }
+  }
+
+  const sendRateBlock = (gate: Gate, now: number): Attempt | undefined => {
+    const rateWait = gate.sendRate?.waitMillis(now) ?? 0
+    return rateWait > 0 ? { _tag: "Blocked", reason: "send-rate", waitMillis: rateWait } : undefined
+  }
+
+  const unsafeStore = store.unsafe
+
+  /** The store's answer at once, for a store that can give it synchronously. */
+  const unsafeTryReserve = unsafeStore === undefined ? undefined : (
+    gate: Gate,
+    cost: AdmissionStore.Cost,
+    holdBack: number,
+    now: number
+  ): Attempt =>
+    sendRateBlock(gate, now)
+      ?? reserved(gate, unsafeStore.reserve(gate.pool, { cost, holdBack, maxInFlight: gate.window.size }, now), now)
+
+  const tryReserve = (
+    gate: Gate,
+    cost: AdmissionStore.Cost,
+    holdBack: number,
+    now: number
+  ): Effect.Effect<Attempt, AdmissionStore.AdmissionStoreError> => {
+    if (unsafeTryReserve !== undefined) return Effect.sync(() => unsafeTryReserve(gate, cost, holdBack, now))
+    const blocked = sendRateBlock(gate, now)
+    if (blocked !== undefined) return Effect.succeed(blocked)
+    return Effect.map(
+      store.reserve(gate.pool, { cost, holdBack, maxInFlight: gate.window.size }),
+      (result) => reserved(gate, result, now)
+    )
+  }
 
   // Wakes the pump when the head of the queue may go: at a time, or (for a
   // store other processes share) soon, since their releases are not seen here.
@@ -186,7 +217,7 @@ export const make = (
             if (head.state === "waiting") {
               head.reason = gate.lastBlock
               gate.queue.take(head, "granted")
-              yield* Deferred.succeed(head.resume, attempt.lease)
+              Waiters.grant(head, attempt.lease)
             } else {
               // interrupted while the store decided: nothing was sent
               yield* releaseLease(gate, attempt.lease, notSent)
@@ -194,8 +225,8 @@ export const make = (
             continue
           }
           case "NeverFits": {
-            gate.queue.take(head, "gone")
-            yield* Deferred.fail(head.resume, attempt)
+            gate.queue.take(head, "refused")
+            Waiters.refuse(head, attempt)
             continue
           }
           case "Blocked": {
@@ -243,68 +274,78 @@ export const make = (
     return wait
   }
 
-  const adapt = (gate: Gate, outcome: Outcome, now: number) =>
-    Effect.sync(() => {
-      switch (outcome._tag) {
-        case "Served": {
-          gate.window.served(now)
-          gate.sendRate?.succeeded(now)
-          gate.retryBudget?.succeeded()
-          return
-        }
-        case "Refused": {
-          switch (outcome.signal) {
-            case "concurrency":
-              gate.window.refused(gate.inFlight, now, outcome.limit)
-              return
-            case "acceleration":
-              gate.window.halve(now)
-              gate.sendRate?.throttled(now)
-              return
-            case "overloaded":
-              gate.sendRate?.throttled(now)
-              gate.retryBudget?.failed()
-              return
-            case "server-error":
-              gate.retryBudget?.failed()
-              return
-            default:
-              return
-          }
-        }
-        case "Abandoned":
-          return
-        case "Unknown": {
-          gate.retryBudget?.failed()
-          return
-        }
-        case "NotSent": {
-          gate.sendRate?.unsent()
-          return
+  const adapt = (gate: Gate, outcome: Outcome, now: number): void => {
+    switch (outcome._tag) {
+      case "Served": {
+        gate.window.served(now)
+        gate.sendRate?.succeeded(now)
+        gate.retryBudget?.succeeded()
+        return
+      }
+      case "Refused": {
+        switch (outcome.signal) {
+          case "concurrency":
+            gate.window.refused(gate.inFlight, now, outcome.limit)
+            return
+          case "acceleration":
+            gate.window.halve(now)
+            gate.sendRate?.throttled(now)
+            return
+          case "overloaded":
+            gate.sendRate?.throttled(now)
+            gate.retryBudget?.failed()
+            return
+          case "server-error":
+            gate.retryBudget?.failed()
+            return
+          default:
+            return
         }
       }
-    })
+      case "Abandoned":
+        return
+      case "Unknown": {
+        gate.retryBudget?.failed()
+        return
+      }
+      case "NotSent": {
+        gate.sendRate?.unsent()
+        return
+      }
+    }
+  }
+
+  const settle = (outcome: Outcome, now: number) => Settlement.settlementOf(settlementOptions, outcome, now)
+
+  // After a release: the adaptive parts, the record of what the API said, the gauges, and the queue.
+  const released = (gate: Gate, outcome: Outcome, now: number, view: AdmissionStore.PoolView | undefined) => {
+    adapt(gate, outcome, now)
+    if (view !== undefined) gate.lastView = view
+    const recorded = outcome._tag === "Served" || outcome._tag === "Refused"
+      ? rateLimitState.update(gate.pool, outcome.rateLimits)
+      : Effect.void
+    const gauges = view !== undefined ? gate.telemetry.released(gate, view, now) : Effect.void
+    // a waiter may go now; with nobody waiting there is nothing to do
+    const next = gate.queue.isEmpty && !gate.pumping ? Effect.void : pump(gate)
+    return Effect.zipRight(Effect.zipRight(recorded, gauges), next)
+  }
 
   const releaseLease = (gate: Gate, lease: AdmissionStore.Lease, outcome: Outcome): Effect.Effect<void> =>
-    Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      gate.inFlight = Math.max(0, gate.inFlight - 1)
-      const view = yield* store.release(lease, Settlement.settlementOf(settlementOptions, outcome, now)).pipe(
-        Effect.map(Option.some),
-        Effect.catchAll((error) =>
-          Effect.as(Effect.logWarning("Could not settle an admission lease", error), Option.none())
+    Effect.clockWith((clock) =>
+      Effect.suspend(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        gate.inFlight = Math.max(0, gate.inFlight - 1)
+        if (unsafeStore !== undefined) {
+          return released(gate, outcome, now, unsafeStore.release(lease, settle(outcome, now), now))
+        }
+        return store.release(lease, settle(outcome, now)).pipe(
+          Effect.catchAll((error) =>
+            Effect.as(Effect.logWarning("Could not settle an admission lease", error), undefined)
+          ),
+          Effect.flatMap((view) => released(gate, outcome, now, view))
         )
-      )
-      yield* adapt(gate, outcome, now)
-      if (outcome._tag === "Served" || outcome._tag === "Refused") {
-        yield* rateLimitState.update(gate.pool, outcome.rateLimits)
-      }
-      if (Option.isSome(view)) {
-        gate.lastView = view.value
-        yield* gate.telemetry.released(gate, view.value)
-      }
-      yield* pump(gate)
-    })
+      })
+    )
 
   const ticketFor = (
     gate: Gate,
@@ -312,7 +353,7 @@ export const make = (
     waited: number,
     reason: WaitReason | undefined,
     estimatedInput: number | undefined
-  ): Effect.Effect<Ticket, never, Scope.Scope> => {
+  ): Effect.Effect<Ticket> => {
     let done = false
     const complete = (outcome: Outcome): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -323,19 +364,7 @@ export const make = (
         }
         return Effect.uninterruptible(releaseLease(gate, lease, outcome))
       })
-    // a shared store reclaims leases a crashed process held; this process is alive, so it keeps renewing
-    const renewal = Option.match(store.leaseRenewal, {
-      onNone: () => Effect.void,
-      onSome: (every) =>
-        Effect.forkScoped(Effect.interruptible(
-          store.renew(lease).pipe(
-            Effect.catchAll((error) => Effect.logDebug("Could not renew an admission lease", error)),
-            Effect.delay(every),
-            Effect.forever
-          )
-        ))
-    })
-    return Effect.as(Effect.zipRight(Effect.addFinalizer(() => complete(abandoned)), renewal), {
+    return Effect.succeed({
       pool: gate.pool,
       lease,
       waited: Duration.millis(waited),
@@ -343,6 +372,23 @@ export const make = (
       complete
     })
   }
+
+  // A shared store reclaims leases a crashed process held; this process is alive, so it keeps renewing.
+  const renewal = (ticket: Ticket): Effect.Effect<Fiber.RuntimeFiber<void> | undefined> =>
+    Option.match(store.leaseRenewal, {
+      onNone: () => Effect.succeed(undefined),
+      onSome: (every) =>
+        Effect.forkDaemon(Effect.interruptible(
+          store.renew(ticket.lease).pipe(
+            Effect.catchAll((error) => Effect.logDebug("Could not renew an admission lease", error)),
+            Effect.delay(every),
+            Effect.forever
+          )
+        ))
+    })
+
+  const stopRenewal = (fiber: Fiber.RuntimeFiber<void> | undefined): Effect.Effect<void> =>
+    fiber === undefined ? Effect.void : Fiber.interruptFork(fiber)
 
   const refuse = (gate: Gate, refusal: Waiters.Refusal): Effect.Effect<never, Failure> =>
     Effect.zipRight(
@@ -362,80 +408,159 @@ export const make = (
       })
     )
 
+  // The hot path: a store that answers synchronously, nobody waiting, and room now. One step, no waiting machinery.
+  const admitAtOnce = (request: AdmitRequest, now: number) => {
+    if (unsafeTryReserve === undefined) return undefined
+    const gate = gateFor(request.pool)
+    if (!gate.queue.isEmpty || gate.pumping) return undefined
+    const lane: Lane = request.lane ?? "interactive"
+    const attempt = unsafeTryReserve(gate, gate.inputRatio.scale(request.cost), holdBackOf(lane), now)
+    if (attempt._tag !== "Granted") return undefined
+    return Effect.zipRight(
+      gate.telemetry.admitted(lane, 0, undefined, false),
+      ticketFor(gate, attempt.lease, 0, undefined, request.cost.inputTokens)
+    )
+  }
+
+  type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
+  // A ticket whose release is the caller's to arrange: only inside an uninterruptible region.
+  const admitCore = (request: AdmitRequest, restore: Restore) =>
+    Effect.clockWith((clock) => admitAtOnce(request, clock.unsafeCurrentTimeMillis()) ?? admitWaiting(request, restore))
+
   const admit = (request: AdmitRequest) =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function*() {
-        const gate = gateFor(request.pool)
-        const lane: Lane = request.lane ?? "interactive"
-        const holdBack = holdBackOf(lane)
-        const deadline = request.deadline === undefined ? Infinity : Duration.toMillis(request.deadline)
-        const start = yield* Clock.currentTimeMillis
-        // the caller's input estimate, scaled by how the API's counts have compared to such estimates
-        const cost = gate.inputRatio.scale(request.cost)
-        const estimatedInput = request.cost.inputTokens
-        if (gate.queue.isEmpty && !gate.pumping) {
-          const attempt = yield* tryReserve(gate, cost, holdBack, start)
-          if (attempt._tag === "Granted") {
-            yield* gate.telemetry.admitted(lane, 0, undefined, false)
-            return yield* ticketFor(gate, attempt.lease, 0, undefined, estimatedInput)
-          }
-          if (attempt._tag === "NeverFits") return yield* refuse(gate, attempt)
-          gate.lastBlock = attempt.reason
+      Effect.tap(
+        admitCore(request, restore),
+        (ticket) =>
+          Effect.flatMap(
+            renewal(ticket),
+            (renewing) => Effect.addFinalizer(() => Effect.zipRight(stopRenewal(renewing), ticket.complete(abandoned)))
+          )
+      )
+    )
+
+  // The same without a Scope (cheaper on every request): the lease is released however `use` ends.
+  const withTicket = <A, E, R, F>(
+    request: AdmitRequest,
+    use: (ticket: Ticket) => Effect.Effect<A, E, R>,
+    refused: (failure: Failure) => F
+  ): Effect.Effect<A, E | F | AdmissionStore.AdmissionStoreError, R> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(
+        Effect.mapError(
+          admitCore(request, restore),
+          (failure): F | AdmissionStore.AdmissionStoreError =>
+            failure._tag === "AdmissionStoreError" ? failure : refused(failure)
+        ),
+        (ticket) =>
+          Effect.flatMap(renewal(ticket), (renewing) =>
+            Effect.onExit(
+              restore(use(ticket)),
+              () => Effect.zipRight(stopRenewal(renewing), ticket.complete(abandoned))
+            ))
+      )
+    )
+
+  // Until it is admitted, a request waits as little more than its waiter in the queue: this is what thousands of
+  // waiting requests cost, so the waiting itself holds no generator frame, no Deferred and no timer of its own.
+  const admitWaiting = (request: AdmitRequest, restore: Restore) =>
+    Effect.flatMap(Clock.currentTimeMillis, (start) => {
+      const gate = gateFor(request.pool)
+      const lane: Lane = request.lane ?? "interactive"
+      const holdBack = holdBackOf(lane)
+      // the caller's input estimate, scaled by how the API's counts have compared to such estimates
+      const cost = gate.inputRatio.scale(request.cost)
+      const first = gate.queue.isEmpty && !gate.pumping ? tryReserve(gate, cost, holdBack, start) : undefined
+      if (first === undefined) return enqueue(request, gate, lane, holdBack, cost, start, restore)
+      return Effect.flatMap(first, (attempt) => {
+        if (attempt._tag === "Granted") {
+          return Effect.zipRight(
+            gate.telemetry.admitted(lane, 0, undefined, false),
+            ticketFor(gate, attempt.lease, 0, undefined, request.cost.inputTokens)
+          )
         }
-        const predicted = predictWait(gate, cost, lane, start)
-        const embargo = Math.max(0, (gate.lastView?.embargoUntil ?? 0) - start)
-        if (embargo > maxServerWaitMillis) {
-          return yield* tooLong(gate, predicted, maxServerWaitMillis, "embargo")
-        }
-        if (predicted > deadline) {
-          return yield* tooLong(gate, predicted, deadline, gate.lastBlock ?? "concurrency")
-        }
-        const waiter: Waiters.Waiter = {
-          cost,
-          lane,
-          holdBack,
-          enqueuedAt: start,
-          resume: yield* Deferred.make<AdmissionStore.Lease, Waiters.Refusal>(),
-          state: "waiting",
-          reason: undefined
-        }
-        gate.queue.add(waiter, request.retry === true)
-        yield* gate.telemetry.queueDepth(gate.queue)
-        yield* pump(gate)
-        const leave = Effect.suspend(() => {
-          if (waiter.state === "granted") {
-            // granted as it was interrupted: it was never sent
-            return Effect.flatMap(
-              Deferred.await(waiter.resume),
-              (lease) => releaseLease(gate, lease, notSent)
-            ).pipe(Effect.ignore)
-          }
+        if (attempt._tag === "NeverFits") return refuse(gate, attempt)
+        gate.lastBlock = attempt.reason
+        return enqueue(request, gate, lane, holdBack, cost, start, restore)
+      })
+    })
+
+  const enqueue = (
+    request: AdmitRequest,
+    gate: Gate,
+    lane: Lane,
+    holdBack: number,
+    cost: AdmissionStore.Cost,
+    start: number,
+    restore: Restore
+  ): Effect.Effect<Ticket, Failure | AdmissionStore.AdmissionStoreError> => {
+    const deadline = request.deadline === undefined ? Infinity : Duration.toMillis(request.deadline)
+    const predicted = predictWait(gate, cost, lane, start)
+    const embargo = Math.max(0, (gate.lastView?.embargoUntil ?? 0) - start)
+    if (embargo > maxServerWaitMillis) return tooLong(gate, predicted, maxServerWaitMillis, "embargo")
+    if (predicted > deadline) return tooLong(gate, predicted, deadline, gate.lastBlock ?? "concurrency")
+    const waiter: Waiters.Waiter = {
+      cost,
+      lane,
+      holdBack,
+      enqueuedAt: start,
+      lease: undefined,
+      refusal: undefined,
+      wake: undefined,
+      state: "waiting",
+      reason: undefined
+    }
+    gate.queue.add(waiter, request.retry === true)
+    const waiting = Effect.async<AdmissionStore.Lease, Waiters.Refusal>((wake) => {
+      if (waiter.lease !== undefined) return wake(Effect.succeed(waiter.lease))
+      if (waiter.refusal !== undefined) return wake(Effect.fail(waiter.refusal))
+      waiter.wake = wake
+    })
+    const awaited = Number.isFinite(deadline)
+      ? Effect.timeoutFail(waiting, { duration: Duration.millis(deadline), onTimeout: () => "timeout" as const })
+      : waiting
+    return gate.telemetry.queueDepth(gate.queue).pipe(
+      Effect.zipRight(pump(gate)),
+      Effect.zipRight(Effect.exit(restore(awaited))),
+      Effect.flatMap((exit) => waited(request, gate, lane, cost, start, deadline, waiter, exit))
+    )
+  }
+
+  const waited = (
+    request: AdmitRequest,
+    gate: Gate,
+    lane: Lane,
+    cost: AdmissionStore.Cost,
+    start: number,
+    deadline: number,
+    waiter: Waiters.Waiter,
+    exit: Exit.Exit<AdmissionStore.Lease, Waiters.Refusal | "timeout">
+  ): Effect.Effect<Ticket, Failure> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      if (Exit.isSuccess(exit)) {
+        return Effect.zipRight(
+          gate.telemetry.admitted(lane, now - start, waiter.reason, request.retry === true),
+          ticketFor(gate, exit.value, now - start, waiter.reason, request.cost.inputTokens)
+        )
+      }
+      // it leaves the queue; if it was granted as it was interrupted, that lease was never used
+      const leave = waiter.state === "granted" && waiter.lease !== undefined
+        ? releaseLease(gate, waiter.lease, notSent)
+        : Effect.suspend(() => {
           gate.queue.leave(waiter, "gone")
           return pump(gate)
         })
-        const awaited = Number.isFinite(deadline)
-          ? Effect.timeoutFail(Deferred.await(waiter.resume), {
-            duration: Duration.millis(Math.max(0, deadline - (yield* Clock.currentTimeMillis) + start)),
-            onTimeout: () => "timeout" as const
-          })
-          : Deferred.await(waiter.resume)
-        const exit = yield* Effect.exit(restore(awaited))
-        if (Exit.isSuccess(exit)) {
-          const now = yield* Clock.currentTimeMillis
-          yield* gate.telemetry.admitted(lane, now - start, waiter.reason, request.retry === true)
-          return yield* ticketFor(gate, exit.value, now - start, waiter.reason, estimatedInput)
-        }
-        yield* leave
-        const failure = Cause.failureOption(exit.cause)
-        if (Option.isNone(failure)) return yield* Effect.failCause(Cause.stripFailures(exit.cause))
-        if (failure.value === "timeout") {
-          const now = yield* Clock.currentTimeMillis
-          const predictedMore = predictWait(gate, cost, lane, now)
-          return yield* tooLong(gate, now - start + predictedMore, deadline, gate.lastBlock ?? "concurrency")
-        }
-        return yield* refuse(gate, failure.value)
-      })
-    )
+      const failure = Cause.failureOption(exit.cause)
+      return Effect.zipRight(
+        leave,
+        Option.isNone(failure)
+          ? Effect.failCause(Cause.stripFailures(exit.cause))
+          : failure.value === "timeout"
+          ? tooLong(gate, now - start + predictWait(gate, cost, lane, now), deadline, gate.lastBlock ?? "concurrency")
+          : refuse(gate, failure.value)
+      )
+    })
 
   const outputEstimate = (pool: string, maxTokens: number) =>
     Effect.map(
@@ -461,6 +586,7 @@ export const make = (
 
   return {
     admit,
+    withTicket,
     outputEstimate,
     retryAllowed: (pool) => Effect.sync(() => gateFor(pool).retryBudget?.allowsRetry ?? true),
     status

@@ -67,10 +67,27 @@ const decodeRequestId: Decoder<string> = Schema.decodeUnknownEither(RequestIdHea
 
 const valid = <A>(decoder: Decoder<A>) => (raw: string): Option.Option<A> => Either.getRight(decoder(raw))
 
+// The shapes the API sends, checked without a full decode: every response of every request comes this way.
+// Anything else goes through the schema, which decides (and says what is wrong).
+const plainInteger = /^\d{1,15}$/
+const plainRfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/
+
+const decodeIntegerSchema = valid(decodeInteger)
+const decodeRfc3339Schema = valid(decodeRfc3339)
+
 /** @internal */
-export const integer = valid(decodeInteger)
+export const integer = (raw: string): Option.Option<number> =>
+  plainInteger.test(raw) ? Option.some(Number(raw)) : decodeIntegerSchema(raw)
+
 /** @internal */
-export const rfc3339 = valid(decodeRfc3339)
+export const rfc3339 = (raw: string): Option.Option<DateTime.Utc> => {
+  if (plainRfc3339.test(raw)) {
+    const millis = Date.parse(raw)
+    // a well-formed string may still name no instant (month 13): the schema says so
+    if (Number.isFinite(millis)) return Option.some(DateTime.unsafeMake(millis))
+  }
+  return decodeRfc3339Schema(raw)
+}
 
 /**
  * `retry-after`: seconds, else an HTTP-date measured from `now` (one in the

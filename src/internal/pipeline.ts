@@ -19,6 +19,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -28,6 +29,7 @@ import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import * as Admission from "../Admission.js"
 import type * as AdmissionStore from "../AdmissionStore.js"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
@@ -37,7 +39,9 @@ import type * as MessageStream from "../MessageStream.js"
 import * as RateLimitHeaders from "../RateLimitHeaders.js"
 import * as RetryPolicy from "../RetryPolicy.js"
 import * as Delivery from "./delivery.js"
+import * as GenAi from "./genAiTelemetry.js"
 import * as Streaming from "./streaming.js"
+import * as Watchdog from "./watchdog.js"
 
 /** How one attempt can fail. @internal */
 export type AttemptError =
@@ -111,6 +115,30 @@ export const outcomeOf = (error: AttemptError): Admission.Outcome => {
   }
   return error._tag === "CircuitOpenError" ? Admission.Outcome.NotSent() : Admission.Outcome.Unknown()
 }
+
+// The span attributes and metrics of a call's answer, in OpenTelemetry's GenAI names.
+const answered = (
+  call: Call,
+  usage: Messages.Usage | undefined,
+  value: unknown,
+  span: Tracer.Span
+): Effect.Effect<void> => {
+  if (usage === undefined) return Effect.void
+  const used = usageOf(usage)
+  const message = value as Partial<Messages.Message>
+  span.attribute("gen_ai.usage.input_tokens", used.inputTokens)
+  span.attribute("gen_ai.usage.output_tokens", used.outputTokens)
+  if (typeof message.id === "string") span.attribute("gen_ai.response.id", message.id)
+  if (typeof message.model === "string") span.attribute("gen_ai.response.model", message.model)
+  if (typeof message.stop_reason === "string") span.attribute("gen_ai.response.finish_reasons", [message.stop_reason])
+  return GenAi.recordUsage(call.attributes, used)
+}
+
+const errorTypeOf = (cause: Cause.Cause<unknown>): string =>
+  Option.match(Cause.failureOption(cause), {
+    onNone: () => Cause.isInterruptedOnly(cause) ? "interrupted" : "defect",
+    onSome: (error) => typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "unknown"
+  })
 
 /** Whether the call ended on an answer from the API (rather than without one). @internal */
 const answeredWith = (error: CallError): boolean => {
@@ -237,12 +265,10 @@ export const make = (options: PipelineOptions): Pipeline => {
       return Effect.fail(ClaudeError.fromResponse({ status: response.status, body, rateLimits, secrets }))
     })
 
-  const timed = <A>(effect: Effect.Effect<A, ClaudeError.ClaudeError, Scope.Scope>) =>
-    Effect.timeoutFail(effect, {
-      duration: timeout,
-      onTimeout: () =>
-        new ClaudeError.TimeoutError({ timeout, message: `No complete response within ${Duration.format(timeout)}` })
-    })
+  const watchdog = Watchdog.make(timeout)
+  const timedOut = () =>
+    new ClaudeError.TimeoutError({ timeout, message: `No complete response within ${Duration.format(timeout)}` })
+  const timed = <A, R>(effect: Effect.Effect<A, ClaudeError.ClaudeError, R>) => watchdog.timeout(effect, timedOut)
 
   // One retry schedule per pool, built once: the retry budget it consults is the pool's.
   const retriers = new Map<
@@ -270,44 +296,84 @@ export const make = (options: PipelineOptions): Pipeline => {
     return retrier
   }
 
-  /**
-   * One attempt: fails fast while the circuit is open, waits for admission,
-   * sends and reads. The scope holding its lease is returned open with the
-   * value; on failure the lease is settled and the scope closed here.
-   */
-  const attempt = <A>(
+  type Read<A, R> = (
+    response: HttpClientResponse.HttpClientResponse,
+    rateLimits: RateLimitHeaders.RateLimitSnapshot,
+    ticket: Admission.Ticket
+  ) => Effect.Effect<A, ClaudeError.ClaudeError, R>
+
+  const admitRequest = (call: Call, number: number): Admission.AdmitRequest => ({
+    pool: call.pool,
+    cost: call.cost,
+    lane: call.lane,
+    deadline: call.deadline,
+    retry: number > 1
+  })
+
+  // Sends an admitted attempt and reads its answer; a failure settles the lease with what it says.
+  const send = <A, R>(
     call: Call,
     number: number,
-    read: (
-      response: HttpClientResponse.HttpClientResponse,
-      rateLimits: RateLimitHeaders.RateLimitSnapshot,
-      ticket: Admission.Ticket
-    ) => Effect.Effect<A, ClaudeError.ClaudeError, Scope.Scope>,
+    span: Tracer.Span,
+    ticket: Admission.Ticket,
+    read: Read<A, R>,
+    remember: ((answer: ErrorAnswer) => void) | undefined
+  ): Effect.Effect<A, ClaudeError.ClaudeError | CircuitBreaker.CircuitOpenError, R> =>
+    breaker.protect(timed(
+      Effect.flatMap(execute(call.request), (response) =>
+        Effect.flatMap(RateLimitHeaders.decode(response.headers), (rateLimits) =>
+          response.status < 200 || response.status >= 300
+            ? errorOf(response, rateLimits, remember)
+            : read(response, rateLimits, ticket)))
+    )).pipe(
+      Effect.tapError((error) =>
+        ticket.complete(outcomeOf(error))
+      ),
+      // no stack trace: it would cost more than the rest of the span, on every attempt
+      Effect.withSpan(`${call.name}.attempt`, {
+        attributes: { "claude.attempt": number },
+        parent: span,
+        captureStackTrace: false
+      })
+    )
+
+  /**
+   * One attempt answered with one value: fails fast while the circuit is
+   * open, waits for admission, sends and reads; the lease is released when
+   * it ends (no Scope: this is every request's path).
+   */
+  const attemptOnce = <A>(
+    call: Call,
+    number: number,
+    span: Tracer.Span,
+    read: Read<A, never>,
+    remember?: (answer: ErrorAnswer) => void
+  ): Effect.Effect<A, AttemptError> =>
+    // an open circuit fails fast: no point queueing for budget first
+    Effect.zipRight(
+      breaker.check,
+      admission.withTicket(admitRequest(call, number), (ticket) => send(call, number, span, ticket, read, remember))
+    )
+
+  /**
+   * One attempt that opens a stream: as {@link attemptOnce}, but the scope
+   * holding its lease is returned open with the value, to be closed when the
+   * stream ends; on failure it is closed here.
+   */
+  const attemptOpen = <A>(
+    call: Call,
+    number: number,
+    span: Tracer.Span,
+    read: Read<A, Scope.Scope>,
     remember?: (answer: ErrorAnswer) => void
   ): Effect.Effect<readonly [A, Scope.CloseableScope], AttemptError> =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(Scope.make(), (scope) => {
-        const body = Effect.gen(function*() {
-          // an open circuit fails fast: no point queueing for budget first
-          yield* breaker.check
-          const ticket = yield* admission.admit({
-            pool: call.pool,
-            cost: call.cost,
-            lane: call.lane,
-            deadline: call.deadline,
-            retry: number > 1
-          })
-          const sent = breaker.protect(timed(Effect.gen(function*() {
-            const response = yield* execute(call.request)
-            const rateLimits = yield* RateLimitHeaders.decode(response.headers)
-            if (response.status < 200 || response.status >= 300) return yield* errorOf(response, rateLimits, remember)
-            return yield* read(response, rateLimits, ticket)
-          })))
-          return yield* sent.pipe(
-            Effect.tapError((error) => ticket.complete(outcomeOf(error))),
-            Effect.withSpan(`${call.name}.attempt`, { attributes: { "claude.attempt": number } })
-          )
-        }).pipe(Scope.extend(scope))
+        const body = Effect.zipRight(
+          breaker.check,
+          Effect.flatMap(admission.admit(admitRequest(call, number)), (ticket) =>
+            send(call, number, span, ticket, read, remember))
+        ).pipe(Scope.extend(scope))
         return Effect.flatMap(Effect.exit(restore(body)), (exit) =>
           Exit.isSuccess(exit)
             ? Effect.succeed([exit.value, scope] as const)
@@ -315,20 +381,40 @@ export const make = (options: PipelineOptions): Pipeline => {
       })
     )
 
+  // The call's span is made at once (so it covers any wait) but entered only by the attempts, which name it as
+  // their parent: a request waiting at the gate then holds a span object, not the context frames around it.
   const retried = <A>(
     call: Call,
-    run: (number: number) => Effect.Effect<A, AttemptError>
+    run: (number: number, span: Tracer.Span) => Effect.Effect<A, AttemptError>,
+    onSuccess: (value: A, span: Tracer.Span) => Effect.Effect<void> = () => Effect.void
   ): Effect.Effect<A, CallError> =>
-    Effect.suspend(() => {
-      let attempts = 0
-      const once = Effect.suspend(() => run(++attempts))
-      const retrier = retrierFor(call.pool)
-      const all: Effect.Effect<A, CallError> = retrier === undefined ? once : retrier(once)
-      return all.pipe(Effect.ensuring(Effect.suspend(() => Effect.annotateCurrentSpan("claude.attempts", attempts))))
-    }).pipe(
-      Effect.withSpan(call.name, {
-        attributes: { "claude.pool": call.pool, "claude.path": call.request.url, ...call.attributes }
-      })
+    Effect.flatMap(
+      Effect.makeSpan(call.name, {
+        attributes: { "claude.pool": call.pool, "claude.path": call.request.url, ...call.attributes },
+        captureStackTrace: false
+      }),
+      (span) =>
+        Effect.clockWith((clock) => {
+          const start = clock.unsafeCurrentTimeMillis()
+          let attempts = 0
+          const once = Effect.suspend(() => run(++attempts, span))
+          const retrier = retrierFor(call.pool)
+          const all: Effect.Effect<A, CallError> = retrier === undefined ? once : retrier(once)
+          return all.pipe(
+            Effect.tap((value) => onSuccess(value, span)),
+            Effect.onExit((exit) =>
+              Effect.suspend(() => {
+                span.attribute("claude.attempts", attempts)
+                span.end(clock.unsafeCurrentTimeNanos(), exit)
+                return GenAi.recordDuration(
+                  call.attributes,
+                  (clock.unsafeCurrentTimeMillis() - start) / 1000,
+                  Exit.isSuccess(exit) ? undefined : errorTypeOf(exit.cause)
+                )
+              })
+            )
+          )
+        })
     )
 
   const callBody = <A>(
@@ -356,8 +442,8 @@ export const make = (options: PipelineOptions): Pipeline => {
       })
     return retried(
       call,
-      (number) =>
-        Effect.flatMap(attempt(call, number, read), ([value, scope]) => Effect.as(Scope.close(scope, Exit.void), value))
+      (number, span) => attemptOnce(call, number, span, read),
+      (value, span) => answered(call, usage(value), value, span)
     )
   }
 
@@ -371,9 +457,12 @@ export const make = (options: PipelineOptions): Pipeline => {
         rateLimits: RateLimitHeaders.RateLimitSnapshot,
         ticket: Admission.Ticket
       ) => Effect.map(Streaming.open(response, rateLimits, secrets), (opened) => ({ opened, rateLimits, ticket }))
-      const [{ opened, rateLimits, ticket }, scope] = yield* retried(call, (number) => attempt(call, number, read))
+      const [{ opened, rateLimits, ticket }, scope] = yield* retried(
+        call,
+        (number, span) => attemptOpen(call, number, span, read)
+      )
       yield* Effect.addFinalizer((exit) => Scope.close(scope, exit))
-      return Delivery.events(opened, rateLimits, ticket)
+      return Delivery.events(opened, rateLimits, ticket, (used) => GenAi.recordUsage(call.attributes, used))
     }))
 
   const raw = (call: Call, streamed: boolean): Effect.Effect<RawAnswer, CallError> =>
@@ -403,19 +492,16 @@ export const make = (options: PipelineOptions): Pipeline => {
           _tag: "Stream" as const,
           status: response.status,
           headers: response.headers,
-          body: Delivery.bytes(opened, rateLimits, ticket)
+          body: Delivery.bytes(opened, rateLimits, ticket, (used) => GenAi.recordUsage(call.attributes, used))
         }))
-      const answered = retried<RawAnswer>(call, (number) =>
+      const answered = retried<RawAnswer>(call, (number, span) =>
         streamed
-          ? Effect.map(attempt(call, number, readStream, remember), ([answer, scope]): RawAnswer => ({
+          ? Effect.map(attemptOpen(call, number, span, readStream, remember), ([answer, scope]): RawAnswer => ({
             ...answer,
             // the lease is held until the reader is done with the stream
             body: Stream.ensuring(answer.body, Scope.close(scope, Exit.void))
           }))
-          : Effect.flatMap(
-            attempt(call, number, readBody, remember),
-            ([answer, scope]) => Effect.as(Scope.close(scope, Exit.void), answer as RawAnswer)
-          ))
+          : attemptOnce<RawAnswer>(call, number, span, readBody, remember))
       return Effect.catchAll(answered, (error) => {
         // the policy gave up on an error answer: hand that answer on, as the API gave it
         const last = lastError

@@ -51,6 +51,14 @@ export interface Options {
   readonly simulator?: SimulatorConfig.Options | undefined
   readonly client: ClientOptions
   /**
+   * Another client in place of `ClaudeClient.layer(client)`, over the run's
+   * `HttpClient` (which it must use: the run watches requests there), e.g. a
+   * strategy to compare with. It is given where to connect.
+   */
+  readonly clientLayer?:
+    | ((connection: Connection) => Layer.Layer<ClaudeClient.ClaudeClient, never, HttpClient.HttpClient>)
+    | undefined
+  /**
    * Watches the run while it goes (the CLI's progress line), in the run's
    * scope. Not used by forecasts.
    */
@@ -98,18 +106,31 @@ export const warnings = (options: Options, config: SimulatorConfig.Config | unde
     : []
 }
 
+/**
+ * Where a run's client connects.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Connection {
+  readonly apiKey: Redacted.Redacted<string>
+  readonly baseUrl?: string | undefined
+}
+
 const clientLayer = (
   monitor: Monitor.Monitor,
   options: Options,
-  connection: { readonly apiKey: Redacted.Redacted<string>; readonly baseUrl?: string | undefined }
+  connection: Connection
 ): Layer.Layer<
   ClaudeClient.ClaudeClient,
   ClaudeError.InvalidBaseUrlError | AdmissionStore.AdmissionStoreError,
   HttpClient.HttpClient
 > =>
-  ClaudeClient.layer({ ...options.client, ...connection }).pipe(
-    Layer.provide(Layer.effect(HttpClient.HttpClient, Effect.map(HttpClient.HttpClient, monitor.httpClient)))
-  )
+  (options.clientLayer === undefined
+    ? ClaudeClient.layer({ ...options.client, ...connection })
+    : options.clientLayer(connection)).pipe(
+      Layer.provide(Layer.effect(HttpClient.HttpClient, Effect.map(HttpClient.HttpClient, monitor.httpClient)))
+    )
 
 const execute = (
   mode: Report.Report["mode"],
