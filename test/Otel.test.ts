@@ -96,14 +96,14 @@ describe("examples/otel.ts: telemetry through @effect/opentelemetry", () => {
       ]))
     }), { timeout: 60_000 })
 
-  // The lead is adding these to the pipeline (issue 11): gen_ai.usage.* span attributes and the two gen_ai.client.*
-  // metrics. Until they land this test fails, and is marked so; when they land, `fails` makes it fail: make it `it`.
-  it.effect.fails(
-    "GenAI usage: gen_ai.usage.* span attributes, gen_ai.client.* metrics (pending in the pipeline)",
+  it.effect(
+    "GenAI usage: gen_ai.usage.* span attributes, gen_ai.client.* metrics",
     () =>
       Effect.gen(function*() {
         const { metrics, spans } = yield* exported
-        for (const span of spans.filter((span) => span.name === "ClaudeClient.createMessage")) {
+        const calls = spans.filter((span) => span.name === "ClaudeClient.createMessage")
+        expect(calls).toHaveLength(3)
+        for (const span of calls) {
           expect(span.attributes["gen_ai.usage.input_tokens"]).toBeGreaterThan(0)
           expect(span.attributes["gen_ai.usage.output_tokens"]).toBeGreaterThan(0)
         }
