@@ -37,6 +37,11 @@ export * as ClaudeError from "./ClaudeError.js"
 /**
  * @since 0.2.0
  */
+export * as ClaudeFetch from "./ClaudeFetch.js"
+
+/**
+ * @since 0.2.0
+ */
 export * as ClaudeHttpClient from "./ClaudeHttpClient.js"
 
 /**
