@@ -10,7 +10,6 @@
  */
 import { LanguageModel } from "@effect/ai"
 import { AnthropicClient, AnthropicLanguageModel } from "@effect/ai-anthropic"
-import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Config, Data, Effect, Layer, Option, type Redacted, Stream } from "effect"
 import { pathToFileURL } from "node:url"
@@ -19,28 +18,17 @@ import { ClaudeHttpClient } from "../src/index.js"
 /**
  * `AnthropicClient` with admission, the circuit breaker and the retry policy
  * around every request. It needs an `HttpClient`.
- *
- * The base URL is put on each request *before* the transform (and
- * `AnthropicClient` is given an empty one): `ClaudeHttpClient.transform`
- * reads the URL of the request it is handed, and `AnthropicClient` adds its
- * base URL inside the client it transforms, too late for that. (Given as
- * `AnthropicClient.layer({ apiUrl, transformClient })`, every request fails
- * with `InvalidUrl`: see test/AiAnthropic.test.ts.)
  */
 export const AnthropicWithLimits = (options: {
   readonly apiKey: Redacted.Redacted
   readonly apiUrl?: string | undefined
 }) =>
   Layer.unwrapEffect(
-    Effect.map(ClaudeHttpClient.transform(), (transform) =>
+    Effect.map(ClaudeHttpClient.transform(), (transformClient) =>
       AnthropicClient.layer({
         apiKey: options.apiKey,
-        apiUrl: "",
-        transformClient: (client) =>
-          HttpClient.mapRequest(
-            transform(client),
-            HttpClientRequest.prependUrl(options.apiUrl ?? "https://api.anthropic.com")
-          )
+        ...(options.apiUrl === undefined ? {} : { apiUrl: options.apiUrl }),
+        transformClient
       }))
   ).pipe(Layer.provide(ClaudeHttpClient.layerServices()))
 
