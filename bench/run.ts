@@ -3,6 +3,7 @@
  * `npm run bench -- headers|throughput|forecast` for one.
  */
 import * as Admission from "./admission.js"
+import * as Compare from "./compare.js"
 import * as Forecast from "./forecast.js"
 import * as Headers from "./headers.js"
 import * as Overhead from "./overhead.js"
@@ -10,6 +11,7 @@ import * as Throughput from "./throughput.js"
 
 const benches: Record<string, () => unknown> = {
   admission: Admission.run,
+  compare: Compare.run,
   headers: Headers.run,
   overhead: Overhead.run,
   throughput: Throughput.run,

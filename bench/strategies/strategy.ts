@@ -118,11 +118,25 @@ export const attempt = (
   )
 }
 
-const unsupported = (policy: Policy, method: string) =>
+const unsupported = (name: string, method: string) =>
   new ClaudeError.RequestValidationError({
-    message: `The "${policy.name}" strategy implements createMessage only, not ${method} (nothing was sent)`,
+    message: `The "${name}" strategy implements createMessage only, not ${method} (nothing was sent)`,
     issues: []
   })
+
+/** A `ClaudeClient` with only `createMessage`: every other method fails at once with a typed error. */
+export const client = (
+  name: string,
+  createMessage: ClaudeClient.ClaudeClient["createMessage"]
+): ClaudeClient.ClaudeClient => ({
+  [ClaudeClient.TypeId]: ClaudeClient.TypeId,
+  createMessage,
+  streamMessage: () => Stream.fail(unsupported(name, "streamMessage")),
+  countTokens: () => Effect.fail(unsupported(name, "countTokens")),
+  createBatch: () => Effect.fail(unsupported(name, "createBatch")),
+  retrieveBatch: () => Effect.fail(unsupported(name, "retrieveBatch")),
+  batchResults: () => Effect.fail(unsupported(name, "batchResults"))
+})
 
 /** A `ClaudeClient` that sends with the `HttpClient` in context and retries as `policy` says. */
 export const make = (
@@ -152,21 +166,14 @@ export const make = (
           if (Either.isRight(result)) return result.right.message
           const delay = yield* policy.retryDelay(result.left, retry + 1)
           if (Option.isNone(delay)) return yield* Effect.fail(result.left.error)
-          yield* Effect.sleep(delay.value)
+          // whole milliseconds, as timers keep them (and as virtual time needs them)
+          yield* Effect.sleep(Duration.millis(Math.round(Duration.toMillis(delay.value))))
           return yield* from(retry + 1)
         })
       return from(0)
     }
 
-    return {
-      [ClaudeClient.TypeId]: ClaudeClient.TypeId,
-      createMessage,
-      streamMessage: () => Stream.fail(unsupported(policy, "streamMessage")),
-      countTokens: () => Effect.fail(unsupported(policy, "countTokens")),
-      createBatch: () => Effect.fail(unsupported(policy, "createBatch")),
-      retrieveBatch: () => Effect.fail(unsupported(policy, "retrieveBatch")),
-      batchResults: () => Effect.fail(unsupported(policy, "batchResults"))
-    }
+    return client(policy.name, createMessage)
   })
 
 /** The strategy as the `ClaudeClient` service; `policy` is built once per layer (it may hold state). */
