@@ -47,32 +47,47 @@ const toClaudeError = (thrown: unknown, now: number): ClaudeError.ClaudeError =>
   })
 }
 
-/** The real SDK as a `ClaudeClient` (`createMessage` only); it sends with its own `fetch` unless given one. */
+/** A `fetch` to give the SDK, made for one run and disposed after it (as `ClaudeFetch.make()` is). */
+export interface FetchForRun {
+  readonly fetch: typeof fetch
+  readonly dispose?: (() => Promise<void>) | undefined
+}
+
+/**
+ * The real SDK as a `ClaudeClient` (`createMessage` only), one client per
+ * run. It sends with its own `fetch` unless `fetch` makes one for the run,
+ * e.g. `sdkLayer({ maxRetries: 0, fetch: () => ClaudeFetch.make() })`.
+ */
 export const sdkLayer = (
-  options: { readonly maxRetries?: number; readonly fetch?: typeof fetch } = {}
+  options: { readonly maxRetries?: number; readonly fetch?: (() => FetchForRun) | undefined } = {}
 ) =>
 (connection: Runner.Connection): Layer.Layer<ClaudeClient.ClaudeClient, never, HttpClient.HttpClient> =>
-  Layer.sync(ClaudeClient.ClaudeClient, () => {
-    const anthropic = new Anthropic({
-      apiKey: Redacted.value(connection.apiKey),
-      ...(connection.baseUrl === undefined ? {} : { baseURL: connection.baseUrl }),
-      ...options
+  Layer.scoped(
+    ClaudeClient.ClaudeClient,
+    Effect.gen(function*() {
+      const made = options.fetch === undefined ? undefined : yield* Effect.acquireRelease(
+        Effect.sync(options.fetch),
+        (forRun) => forRun.dispose === undefined ? Effect.void : Effect.promise(forRun.dispose)
+      )
+      const anthropic = new Anthropic({
+        apiKey: Redacted.value(connection.apiKey),
+        ...(connection.baseUrl === undefined ? {} : { baseURL: connection.baseUrl }),
+        ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
+        ...(made === undefined ? {} : { fetch: made.fetch })
+      })
+      return Strategy.client("official SDK", (params: Messages.CreateMessageParams) =>
+        Effect.tryPromise({
+          try: (signal) =>
+            anthropic.messages.create(params as unknown as Anthropic.MessageCreateParamsNonStreaming, { signal }),
+          catch: (thrown) => thrown
+        }).pipe(
+          Effect.map((message) => message as unknown as Messages.Message),
+          Effect.catchAll((thrown) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(toClaudeError(thrown, now)))
+          )
+        ))
     })
-    return Strategy.client("official SDK", (params: Messages.CreateMessageParams) =>
-      Effect.tryPromise({
-        try: (signal) =>
-          anthropic.messages.create(params as unknown as Anthropic.MessageCreateParamsNonStreaming, {
-            signal
-          }) as Promise<
-            Messages.Message
-          >,
-        catch: (thrown) => thrown
-      }).pipe(
-        Effect.catchAll((thrown) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(toClaudeError(thrown, now)))
-        )
-      ))
-  })
+  )
 
 export interface Pair {
   readonly name: string

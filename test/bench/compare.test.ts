@@ -10,6 +10,7 @@ import type * as Probe from "../../bench/compare/probe.js"
 import * as Runs from "../../bench/compare/runs.js"
 import * as Workloads from "../../bench/compare/workloads.js"
 import * as Distribution from "../../src/simulator/workload/Distribution.js"
+import type * as Scenario from "../../src/simulator/workload/Scenario.js"
 
 const call = (startedAt: number, inputTokens = 100, outputTokens = 10, result = "ok"): Probe.Call => ({
   lane: "interactive",
@@ -50,14 +51,14 @@ describe("lower bound", () => {
 })
 
 const small: Workloads.Workload = (() => {
-  const scenario = {
+  const scenario: Scenario.Scenario = {
     name: "small overload",
     seed: 7,
     model: "claude-sonnet-4-6",
     simulator: {},
     lanes: [{
       name: "main",
-      lane: "interactive" as const,
+      lane: "interactive",
       concurrency: 8,
       promptTokens: Distribution.uniform(200, 800),
       maxTokens: 128,
