@@ -81,9 +81,26 @@ const agreementTable = (workload: Workloads.Workload, rows: ReadonlyArray<RealTi
     ])
   )
 
+/** One line per strategy: the share of requests that got through, and 429s per 1,000 sent, by workload. */
+const summary = (workloads: ReadonlyArray<Workloads.Workload>, results: ReadonlyArray<Figures.Figures>) =>
+  printTable(
+    "Summary: requests that got through (429s per 1,000 sent)",
+    ["strategy", ...workloads.map((workload) => workload.short)],
+    Contenders.all.map((contender) => [
+      contender.name,
+      ...workloads.map((workload) => {
+        const row = results.find((r) => r.strategy === contender.name && r.workload === workload.name)
+        return row === undefined
+          ? "-"
+          : `${fixed((100 * row.succeeded) / row.requests, 0)} % (${fixed(row.rateLimitedPer1000Sent, 0)})`
+      })
+    ])
+  )
+
 export const run = async () => {
   const results: Array<Figures.Figures> = []
-  for (const workload of Workloads.all(quick)) {
+  const workloads = Workloads.all(quick)
+  for (const workload of workloads) {
     const rows: Array<Figures.Figures> = []
     for (const contender of Contenders.all) {
       if (contender.only !== undefined && !contender.only(workload)) continue
@@ -92,6 +109,7 @@ export const run = async () => {
     table(workload, rows)
     results.push(...rows)
   }
+  summary(workloads, results)
   let realTime: ReadonlyArray<RealTime.Agreement> = []
   if (!virtualOnly) {
     const workload = Workloads.realTime(quick)

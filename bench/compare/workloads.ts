@@ -19,6 +19,8 @@ export interface Limits {
 
 export interface Workload {
   readonly name: string
+  /** a column heading for the summary */
+  readonly short: string
   readonly scenario: Scenario.Scenario
   readonly simulator: SimulatorConfig.Options
   readonly limits: Limits
@@ -58,6 +60,7 @@ const simulatorFor = (scenario: Scenario.Scenario, extra: SimulatorConfig.Option
 
 const oneLane = (options: {
   readonly name: string
+  readonly short: string
   readonly concurrency: number
   readonly promptTokens: Distribution.Distribution
   readonly maxTokens: Distribution.Distribution
@@ -81,6 +84,7 @@ const oneLane = (options: {
   }
   return {
     name: options.name,
+    short: options.short,
     scenario,
     simulator: simulatorFor(
       scenario,
@@ -126,6 +130,7 @@ export const all = (quick: boolean): ReadonlyArray<Workload> => {
   }
   return [
     oneLane({
+      short: "requests bind",
       name: `steady overload, requests bind: ${size(600, 150)} short requests, 16 callers`,
       requests: size(600, 150),
       concurrency: 16,
@@ -133,6 +138,7 @@ export const all = (quick: boolean): ReadonlyArray<Workload> => {
       maxTokens: 64
     }),
     oneLane({
+      short: "input tokens bind",
       name: `steady overload, input tokens bind: ${size(150, 40)} prompts of 3-5k tokens, 16 callers`,
       requests: size(150, 40),
       concurrency: 16,
@@ -140,6 +146,7 @@ export const all = (quick: boolean): ReadonlyArray<Workload> => {
       maxTokens: 64
     }),
     oneLane({
+      short: "output tokens bind",
       name: `steady overload, output tokens bind: ${size(300, 80)} answers of up to 512 tokens, 16 callers`,
       requests: size(300, 80),
       concurrency: 16,
@@ -147,6 +154,7 @@ export const all = (quick: boolean): ReadonlyArray<Workload> => {
       maxTokens: 512
     }),
     oneLane({
+      short: "bursts",
       name: `bursts of ${burst} at once, ${quiet} s apart`,
       requests: waves(2, quiet, burst),
       concurrency: burst,
@@ -154,6 +162,7 @@ export const all = (quick: boolean): ReadonlyArray<Workload> => {
       maxTokens: 128
     }),
     oneLane({
+      short: "1 % giant prompts",
       name: `1 % giant prompts (100k tokens, over the whole ITPM): ${size(500, 200)} requests, 16 callers`,
       requests: size(500, 200),
       concurrency: 16,
@@ -161,6 +170,7 @@ export const all = (quick: boolean): ReadonlyArray<Workload> => {
       maxTokens: 256
     }),
     oneLane({
+      short: "60 s outage",
       name: `60 s outage of 529s at 2 min, 50 callers, 48 requests a minute (under the limits) for ${
         outageWaves * 5 / 60
       } min`,
@@ -171,6 +181,7 @@ export const all = (quick: boolean): ReadonlyArray<Workload> => {
       outage: { from: 120, to: 180 }
     }),
     {
+      short: "two apps, one key",
       name: `two applications on one key: chat (interactive, 8 a minute) and ${size(200, 60)} batch summaries`,
       scenario: twoApps,
       simulator: simulatorFor(twoApps),
@@ -204,6 +215,7 @@ export const realTime = (quick: boolean): Workload => {
     }]
   }
   return {
+    short: "real time",
     name: `${requests} short requests, 4 callers, ${limits.requestsPerMinute} RPM`,
     scenario,
     simulator: simulatorFor(scenario, {
