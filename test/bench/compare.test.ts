@@ -67,6 +67,7 @@ const small: Workloads.Workload = (() => {
   }
   return {
     name: "small overload",
+    short: "small",
     scenario,
     simulator: { seed: 7, limits: Workloads.tier1, latency: { base: Duration.millis(600) } },
     limits: Workloads.tier1

@@ -21,6 +21,7 @@ const scenario: Scenario.Scenario = {
 
 const workload: Workloads.Workload = {
   name: scenario.name,
+  short: "five at once",
   scenario,
   simulator: { seed: 1, limits, latency: { base: Duration.millis(50) } },
   limits
