@@ -150,28 +150,35 @@ export const make = (
     const timeout = policy.timeout === undefined ? undefined : Duration.decode(policy.timeout)
     const attemptOptions = timeout === undefined ? { secrets } : { secrets, timeout }
 
-    const createMessage = (params: Messages.CreateMessageParams) => {
-      const request = HttpClientRequest.post(`${baseUrl}/v1/messages`).pipe(
-        HttpClientRequest.setHeaders({
-          "x-api-key": Redacted.value(connection.apiKey),
-          "anthropic-version": ClaudeClient.defaultAnthropicVersion
-        }),
-        HttpClientRequest.bodyUnsafeJson(params)
+    const post = HttpClientRequest.post(`${baseUrl}/v1/messages`).pipe(
+      HttpClientRequest.setHeaders({
+        "x-api-key": Redacted.value(connection.apiKey),
+        "anthropic-version": ClaudeClient.defaultAnthropicVersion
+      })
+    )
+
+    const createMessage = (params: Messages.CreateMessageParams) =>
+      Effect.flatMap(
+        Effect.mapError(
+          HttpClientRequest.bodyJson(post, params),
+          (error) => ClaudeError.requestValidationError({ reason: error.reason.error })
+        ),
+        (request) => {
+          const from = (retry: number): Effect.Effect<Messages.Message, ClaudeClient.ClaudeClientError> =>
+            Effect.gen(function*() {
+              if (policy.beforeAttempt !== undefined) yield* policy.beforeAttempt
+              const result = yield* Effect.either(attempt(http, request, attemptOptions))
+              if (policy.onResult !== undefined) yield* policy.onResult(result)
+              if (Either.isRight(result)) return result.right.message
+              const delay = yield* policy.retryDelay(result.left, retry + 1)
+              if (Option.isNone(delay)) return yield* Effect.fail(result.left.error)
+              // whole milliseconds, as timers keep them (and as virtual time needs them)
+              yield* Effect.sleep(Duration.millis(Math.round(Duration.toMillis(delay.value))))
+              return yield* from(retry + 1)
+            })
+          return from(0)
+        }
       )
-      const from = (retry: number): Effect.Effect<Messages.Message, ClaudeClient.ClaudeClientError> =>
-        Effect.gen(function*() {
-          if (policy.beforeAttempt !== undefined) yield* policy.beforeAttempt
-          const result = yield* Effect.either(attempt(http, request, attemptOptions))
-          if (policy.onResult !== undefined) yield* policy.onResult(result)
-          if (Either.isRight(result)) return result.right.message
-          const delay = yield* policy.retryDelay(result.left, retry + 1)
-          if (Option.isNone(delay)) return yield* Effect.fail(result.left.error)
-          // whole milliseconds, as timers keep them (and as virtual time needs them)
-          yield* Effect.sleep(Duration.millis(Math.round(Duration.toMillis(delay.value))))
-          return yield* from(retry + 1)
-        })
-      return from(0)
-    }
 
     return client(policy.name, createMessage)
   })

@@ -298,6 +298,14 @@ describe("header-aware: retry-after, then the earliest reset, then backoff; hold
 })
 
 describe("strategy clients", () => {
+  it.effect("params that cannot be sent as JSON: a typed error, nothing sent", () =>
+    Effect.gen(function*() {
+      const client = yield* ClaudeClient.ClaudeClient
+      const error = yield* Effect.flip(client.createMessage({ ...params, extra: BigInt(1) }))
+      expect(error._tag).toBe("RequestValidationError")
+      expect(yield* sendTimes).toEqual([])
+    }).pipe(Effect.provide(layer(naive.policy, []))))
+
   it.effect("implement createMessage only: the rest fail with a typed error, nothing sent", () =>
     Effect.gen(function*() {
       const client = yield* ClaudeClient.ClaudeClient
