@@ -3,6 +3,7 @@
  * `npm run bench -- admission|headers|memory|overhead|throughput|forecast|redis` for one.
  */
 import * as Admission from "./admission.js"
+import * as Compare from "./compare.js"
 import * as Forecast from "./forecast.js"
 import * as Headers from "./headers.js"
 import * as Memory from "./memory.js"
@@ -12,6 +13,7 @@ import * as Throughput from "./throughput.js"
 
 const benches: Record<string, () => unknown> = {
   admission: Admission.run,
+  compare: Compare.run,
   headers: Headers.run,
   memory: Memory.run,
   overhead: Overhead.run,
