@@ -371,6 +371,11 @@ export interface Admission {
   /** Whether the pool's retry budget allows another retry now. */
   readonly retryAllowed: (pool: string) => Effect.Effect<boolean>
   readonly status: (pool: string) => Effect.Effect<PoolStatus, AdmissionStore.AdmissionStoreError>
+  /**
+   * `false` when the gate lets everything through (`enabled: false`): a
+   * retry must then wait out the server's `retry-after` itself.
+   */
+  readonly gating: boolean
 }
 
 /**
@@ -488,6 +493,7 @@ export const make = (
 
     return Admission.of({
       [TypeId]: TypeId,
+      gating: options.enabled !== false,
       admit: options.enabled === false
         ? admitAtOnce
         : (request) =>

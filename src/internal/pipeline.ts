@@ -282,7 +282,8 @@ export const make = (options: PipelineOptions): Pipeline => {
     if (retrier === undefined) {
       retrier = RetryPolicy.retry({
         ...retry,
-        headerWaits: "gate",
+        // the gate holds a retry until the server's time; with the gate off, the schedule must sleep it
+        headerWaits: admission.gating ? "gate" : "sleep",
         // a retry budget keeps a fleet of callers from multiplying load on a struggling API; a caller who asked to
         // wait out outages (retryOnOpenCircuit) is protected by the breaker instead, and loses nothing
         allowRetry: retry.allowRetry
