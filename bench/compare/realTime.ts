@@ -1,15 +1,11 @@
 /**
  * The real-time rows: the reduced workload over loopback (the simulated API
  * served on 127.0.0.1), with the REAL `@anthropic-ai/sdk` at its defaults
- * and with this library, each next to the same workload in virtual time
- * (the SDK's published policy as imitated in bench/strategies/officialSdk.ts,
- * and this library as is), to check that virtual time tells what real time
+ * (and wrapped in `ClaudeFetch`: `sdkLayer({ fetch, maxRetries: 0 })`) and
+ * with this library, each next to the same workload in virtual time (the
+ * SDK's published policy as imitated in bench/strategies/officialSdk.ts, and
+ * this library's defaults), to check that virtual time tells what real time
  * does.
- *
- * The official SDK with `ClaudeFetch` (`new Anthropic({ fetch:
- * ClaudeFetch.make(), maxRetries: 0 })`) belongs here too once `ClaudeFetch`
- * is on this branch: `sdkLayer({ fetch, maxRetries: 0 })`, next to this
- * library's defaults in virtual time.
  */
 import Anthropic from "@anthropic-ai/sdk"
 import type * as HttpClient from "@effect/platform/HttpClient"
