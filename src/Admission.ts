@@ -214,6 +214,40 @@ export class RequestExceedsLimitError extends Data.TaggedError("RequestExceedsLi
 }
 
 /**
+ * The API answered a request with the organisation's spend limit
+ * (`SpendLimitReachedError`), and every request would get the same answer
+ * until the limit resets or is raised: for `spendLimitHold` after it, every
+ * request of every pool fails at once with this error, and nothing is sent.
+ * Then one request goes to find out (the others still fail at once, with a
+ * `remaining` of zero, until its answer); any answer but the spend limit
+ * again ends the hold.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class SpendLimitHoldError extends Data.TaggedError("SpendLimitHoldError")<{
+  /** the pool whose request met the spend limit */
+  readonly pool: string
+  /** until a request goes to find out whether the limit still holds (zero: one is finding out now) */
+  readonly remaining: Duration.Duration
+}> {
+  override get message(): string {
+    return `The organisation's spend limit was reached (pool "${this.pool}"); nothing was sent. `
+      + (Duration.toMillis(this.remaining) > 0
+        ? `A request goes to find out whether it still holds in ${Duration.format(this.remaining)}`
+        : "A request is finding out whether it still holds")
+  }
+}
+
+/**
+ * Why admission refused a request without sending it.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type RefusalError = BudgetWaitTooLongError | RequestExceedsLimitError | SpendLimitHoldError
+
+/**
  * A pool's limits per minute, known before any response tells them.
  *
  * @since 0.2.0
@@ -267,6 +301,13 @@ export interface Options {
     | { readonly maxTokens?: number | undefined; readonly tokenRatio?: number | undefined }
     | false
     | undefined
+  /**
+   * After the API answers with the organisation's spend limit, how long every
+   * request fails at once with `SpendLimitHoldError` before one goes to find
+   * out whether the limit still holds. `false`: send every request anyway.
+   * Default 1 minute.
+   */
+  readonly spendLimitHold?: Duration.DurationInput | false | undefined
   /** How often waiters re-check a budget that other processes share. Default 250 ms. */
   readonly pollInterval?: Duration.DurationInput | undefined
   /** The refill window of the buckets. Default 1 minute. */
@@ -350,7 +391,7 @@ export interface Admission {
     request: AdmitRequest
   ) => Effect.Effect<
     Ticket,
-    BudgetWaitTooLongError | RequestExceedsLimitError | AdmissionStore.AdmissionStoreError,
+    RefusalError | AdmissionStore.AdmissionStoreError,
     Scope.Scope
   >
   /**
@@ -363,7 +404,7 @@ export interface Admission {
     use: (ticket: Ticket) => Effect.Effect<A, E, R>
   ) => Effect.Effect<
     A,
-    E | BudgetWaitTooLongError | RequestExceedsLimitError | AdmissionStore.AdmissionStoreError,
+    E | RefusalError | AdmissionStore.AdmissionStoreError,
     R
   >
   /** The output tokens to reserve for a request with this `max_tokens`: the learned estimate, at most `maxTokens`. */
@@ -413,20 +454,26 @@ export const metrics = Telemetry.metrics
 
 const clampShare = (value: number | undefined, fallback: number) => Math.min(1, Math.max(0, value ?? fallback))
 
-const toError = (failure: Gate.Failure): BudgetWaitTooLongError | RequestExceedsLimitError =>
-  failure._tag === "TooLong"
-    ? new BudgetWaitTooLongError({
-      pool: failure.pool,
-      predictedWait: Duration.millis(failure.predictedMillis),
-      maxWait: Duration.millis(failure.maxWaitMillis),
-      reason: failure.reason
-    })
-    : new RequestExceedsLimitError({
-      pool: failure.pool,
-      bucket: failure.bucket,
-      cost: failure.cost,
-      limit: failure.limit
-    })
+const toError = (failure: Gate.Failure): RefusalError => {
+  switch (failure._tag) {
+    case "TooLong":
+      return new BudgetWaitTooLongError({
+        pool: failure.pool,
+        predictedWait: Duration.millis(failure.predictedMillis),
+        maxWait: Duration.millis(failure.maxWaitMillis),
+        reason: failure.reason
+      })
+    case "NeverFits":
+      return new RequestExceedsLimitError({
+        pool: failure.pool,
+        bucket: failure.bucket,
+        cost: failure.cost,
+        limit: failure.limit
+      })
+    case "SpendHeld":
+      return new SpendLimitHoldError({ pool: failure.pool, remaining: Duration.millis(failure.remainingMillis) })
+  }
+}
 
 /**
  * Builds the gate over the `AdmissionStore` in context (an in-memory one of
@@ -472,6 +519,9 @@ export const make = (
         scale: Math.max(0.01, options.sendRate?.scale ?? 0.4),
         minRate: Math.max(0.01, options.sendRate?.minRate ?? 0.5)
       },
+      spendLimitHoldMillis: options.spendLimitHold === false
+        ? undefined
+        : Math.max(0, Duration.toMillis(options.spendLimitHold ?? Duration.minutes(1))),
       retryBudget: options.retryBudget === false ? undefined : {
         maxTokens: Math.max(1, options.retryBudget?.maxTokens ?? 10),
         tokenRatio: Math.max(0, options.retryBudget?.tokenRatio ?? 0.1)

@@ -20,6 +20,7 @@ import * as Adaptive from "./adaptive.js"
 import * as Telemetry from "./admissionTelemetry.js"
 import * as Budget from "./budget.js"
 import * as Settlement from "./settlement.js"
+import * as SpendHold from "./spendHold.js"
 import * as Waiters from "./waiters.js"
 
 /** @internal */
@@ -30,6 +31,8 @@ export interface GateOptions extends Settlement.SettlementOptions {
   readonly window: Adaptive.WindowOptions
   readonly sendRate: Adaptive.RateOptions | undefined
   readonly retryBudget: Adaptive.RetryBudgetOptions | undefined
+  /** after a spend-limit refusal, how long every request fails at once; `undefined`: never */
+  readonly spendLimitHoldMillis: number | undefined
 }
 
 /** Why the gate refused a request without sending it. @internal */
@@ -42,6 +45,7 @@ export type Failure =
     readonly reason: WaitReason
   }
   | (Waiters.NeverFits & { readonly pool: string })
+  | Waiters.SpendHeld
 
 /** @internal */
 export interface Gates {
@@ -96,6 +100,10 @@ export const make = (
   const rateOptions = options.sendRate
   const budgetOptions = options.retryBudget
   const gates = new Map<string, Gate>()
+  // the spend limit is the organisation's: one hold for every pool
+  const spendHold = options.spendLimitHoldMillis === undefined
+    ? undefined
+    : new SpendHold.SpendHold(options.spendLimitHoldMillis)
   const gateFor = (pool: string): Gate => {
     let gate = gates.get(pool)
     if (gate === undefined) {
@@ -206,6 +214,13 @@ export const make = (
         const head = gate.queue.head()
         if (head === undefined) return
         const now = yield* Clock.currentTimeMillis
+        // the spend limit was reached while it waited: it would get the same answer
+        const held = spendHold?.holding(now)
+        if (held !== undefined) {
+          gate.queue.take(head, "refused")
+          Waiters.refuse(head, held)
+          continue
+        }
         // a store that cannot be reached (and whose policy is to fail, not to fall back): the waiter is told
         const attempt = yield* Effect.either(tryReserve(gate, head.cost, head.holdBack, now))
         if (attempt._tag === "Left") {
@@ -321,6 +336,8 @@ export const make = (
   // After a release: the adaptive parts, the record of what the API said, the gauges, and the queue.
   const released = (gate: Gate, outcome: Outcome, now: number, view: AdmissionStore.PoolView | undefined) => {
     adapt(gate, outcome, now)
+    const holdStarted = outcome._tag === "Refused" && outcome.signal === "spend-limit" && spendHold !== undefined
+      && spendHold.reached(gate.pool, now)
     if (view !== undefined) gate.lastView = view
     const recorded = outcome._tag === "Served" || outcome._tag === "Refused"
       ? rateLimitState.update(gate.pool, outcome.rateLimits)
@@ -328,6 +345,21 @@ export const make = (
     const gauges = view !== undefined ? gate.telemetry.released(gate, view, now) : Effect.void
     // a waiter may go now; with nobody waiting there is nothing to do
     const next = gate.queue.isEmpty && !gate.pumping ? Effect.void : pump(gate)
+    if (holdStarted) {
+      // every pool's waiters would get the same answer: their drains refuse them now
+      const others = Effect.forEach(
+        gates.values(),
+        (each) => each === gate || each.queue.isEmpty ? Effect.void : pump(each),
+        {
+          discard: true
+        }
+      )
+      const hold = Duration.format(Duration.millis(spendHold.holdMillis))
+      return Effect.logWarning(
+        `The organisation's spend limit is reached (pool "${gate.pool}"): requests fail at once with `
+          + `SpendLimitHoldError for ${hold}, then one goes to find out whether it still holds`
+      ).pipe(Effect.zipRight(recorded), Effect.zipRight(gauges), Effect.zipRight(next), Effect.zipRight(others))
+    }
     return Effect.zipRight(Effect.zipRight(recorded, gauges), next)
   }
 
@@ -391,11 +423,13 @@ export const make = (
   const stopRenewal = (fiber: Fiber.RuntimeFiber<void> | undefined): Effect.Effect<void> =>
     fiber === undefined ? Effect.void : Fiber.interruptFork(fiber)
 
-  const refuse = (gate: Gate, refusal: Waiters.NeverFits): Effect.Effect<never, Failure> =>
-    Effect.zipRight(
-      gate.telemetry.refused("RequestExceedsLimitError"),
-      Effect.fail<Failure>({ ...refusal, pool: gate.pool })
-    )
+  const refuse = (gate: Gate, refusal: Waiters.NeverFits | Waiters.SpendHeld): Effect.Effect<never, Failure> =>
+    refusal._tag === "SpendHeld"
+      ? Effect.zipRight(gate.telemetry.refused("SpendLimitHoldError"), Effect.fail<Failure>(refusal))
+      : Effect.zipRight(
+        gate.telemetry.refused("RequestExceedsLimitError"),
+        Effect.fail<Failure>({ ...refusal, pool: gate.pool })
+      )
 
   const tooLong = (gate: Gate, predicted: number, maxWait: number, reason: WaitReason) =>
     Effect.zipRight(
@@ -426,8 +460,41 @@ export const make = (
   type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
   // A ticket whose release is the caller's to arrange: only inside an uninterruptible region.
-  const admitCore = (request: AdmitRequest, restore: Restore) =>
-    Effect.clockWith((clock) => admitAtOnce(request, clock.unsafeCurrentTimeMillis()) ?? admitWaiting(request, restore))
+  const admitCore = (
+    request: AdmitRequest,
+    restore: Restore
+  ): Effect.Effect<Ticket, Failure | AdmissionStore.AdmissionStoreError> =>
+    Effect.clockWith((clock) => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const held = spendHold?.active === true ? spendHold.check(now) : undefined
+      if (held?._tag === "SpendHeld") return refuse(gateFor(request.pool), held)
+      const admitted = admitAtOnce(request, now) ?? admitWaiting(request, restore)
+      return held?._tag === "Probe" ? probing(admitted) : admitted
+    })
+
+  // The request that finds out whether the spend limit still holds: its answer ends the hold, or renews it.
+  const probing = <E>(admitted: Effect.Effect<Ticket, E>): Effect.Effect<Ticket, E> =>
+    Effect.matchCauseEffect(admitted, {
+      onFailure: (cause) =>
+        Effect.zipRight(Effect.sync(() => spendHold!.probeEnded(undefined)), Effect.failCause(cause)),
+      onSuccess: (ticket) => {
+        let ended = false
+        return Effect.succeed<Ticket>({
+          ...ticket,
+          complete: (outcome) =>
+            Effect.zipRight(
+              ticket.complete(outcome),
+              Effect.suspend(() => {
+                if (ended) return Effect.void
+                ended = true
+                return spendHold!.probeEnded(outcome)
+                  ? Effect.logInfo("The spend limit no longer holds: requests go again")
+                  : Effect.void
+              })
+            )
+        })
+      }
+    })
 
   const admit = (request: AdmitRequest) =>
     Effect.uninterruptibleMask((restore) =>

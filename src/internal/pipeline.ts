@@ -47,8 +47,7 @@ import * as Watchdog from "./watchdog.js"
 export type AttemptError =
   | ClaudeError.ClaudeError
   | CircuitBreaker.CircuitOpenError
-  | Admission.BudgetWaitTooLongError
-  | Admission.RequestExceedsLimitError
+  | Admission.RefusalError
   | AdmissionStore.AdmissionStoreError
 
 /** How a call can fail. @internal */

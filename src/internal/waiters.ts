@@ -25,7 +25,15 @@ export type NeverFits = {
 }
 
 /** Why a waiter was refused: it can never fit, or the store cannot be reached (and will not be stood in for). @internal */
-export type Refusal = NeverFits | AdmissionStore.AdmissionStoreError
+export type Refusal = NeverFits | SpendHeld | AdmissionStore.AdmissionStoreError
+
+/** The organisation's spend limit holds every request back (see spendHold.ts). @internal */
+export type SpendHeld = {
+  readonly _tag: "SpendHeld"
+  /** the pool whose request met the limit */
+  readonly pool: string
+  readonly remainingMillis: number
+}
 
 /** @internal */
 export interface Waiter {
