@@ -1,24 +1,23 @@
 /**
- * The gate of each pool: its queue of waiters, the drain that admits them as
- * the store allows, the wake-ups that drive it, the adaptive parts, and the
- * tickets that settle leases. `Admission` wires it to a store and exposes it.
+ * The gate of each pool: the drain that admits its waiters as the store
+ * allows, the wake-ups that drive it, and the tickets that settle leases
+ * (the pool's state is in poolGate.ts; the request's side, admitting and
+ * refusing, in admitting.ts). `Admission` wires it to a store and exposes it.
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { AdmitRequest, Lane, Outcome, PoolStatus, Ticket, WaitReason } from "../Admission.js"
 import type * as AdmissionStore from "../AdmissionStore.js"
 import type * as RateLimitState from "../RateLimitState.js"
-import * as Adaptive from "./adaptive.js"
-import * as Telemetry from "./admissionTelemetry.js"
-import * as Budget from "./budget.js"
+import type * as Adaptive from "./adaptive.js"
+import * as Admitting from "./admitting.js"
+import * as PoolGate from "./poolGate.js"
 import * as Settlement from "./settlement.js"
 import * as SpendHold from "./spendHold.js"
 import * as Waiters from "./waiters.js"
@@ -63,26 +62,9 @@ export interface Gates {
 }
 
 const notSent: Outcome = { _tag: "NotSent" } as Outcome
-const abandoned: Outcome = { _tag: "Abandoned" } as Outcome
 
-interface Gate {
-  readonly pool: string
-  readonly queue: Waiters.WaitQueue
-  readonly window: Adaptive.ConcurrencyWindow
-  readonly sendRate: Adaptive.SendRate | undefined
-  readonly retryBudget: Adaptive.RetryBudget | undefined
-  readonly inputRatio: Adaptive.InputRatio
-  readonly telemetry: Telemetry.PoolTelemetry
-  pumping: boolean
-  again: boolean
-  wakeAt: number
-  timer: Fiber.RuntimeFiber<void> | undefined
-  lastView: AdmissionStore.PoolView | undefined
-  lastBlock: WaitReason | undefined
-  inFlight: number
-}
-
-type Attempt =
+/** What the store's answer means for the head of a queue. @internal */
+export type Attempt =
   | { readonly _tag: "Granted"; readonly lease: AdmissionStore.Lease }
   | { readonly _tag: "Blocked"; readonly reason: WaitReason; readonly waitMillis: number }
   | Waiters.NeverFits
@@ -96,33 +78,15 @@ export const make = (
 ): Gates => {
   const { batchHoldBack, maxServerWaitMillis, pollMillis, threshold } = options
   const settlementOptions: Settlement.SettlementOptions = options
-  const windowOptions = options.window
-  const rateOptions = options.sendRate
-  const budgetOptions = options.retryBudget
-  const gates = new Map<string, Gate>()
+  const gates = new Map<string, PoolGate.PoolGate>()
   // the spend limit is the organisation's: one hold for every pool
   const spendHold = options.spendLimitHoldMillis === undefined
     ? undefined
     : new SpendHold.SpendHold(options.spendLimitHoldMillis)
-  const gateFor = (pool: string): Gate => {
+  const gateFor = (pool: string): PoolGate.PoolGate => {
     let gate = gates.get(pool)
     if (gate === undefined) {
-      gate = {
-        pool,
-        queue: new Waiters.WaitQueue(),
-        window: new Adaptive.ConcurrencyWindow(windowOptions),
-        sendRate: rateOptions && new Adaptive.SendRate(rateOptions),
-        retryBudget: budgetOptions && new Adaptive.RetryBudget(budgetOptions),
-        inputRatio: new Adaptive.InputRatio(),
-        telemetry: Telemetry.forPool(pool),
-        pumping: false,
-        again: false,
-        wakeAt: Infinity,
-        timer: undefined,
-        lastView: undefined,
-        lastBlock: undefined,
-        inFlight: 0
-      }
+      gate = PoolGate.make(pool, options)
       gates.set(pool, gate)
     }
     return gate
@@ -131,7 +95,7 @@ export const make = (
   const holdBackOf = (lane: Lane) => threshold + (lane === "batch" ? batchHoldBack : 0)
 
   // What the store answered, folded into the gate: one synchronous step.
-  const reserved = (gate: Gate, result: AdmissionStore.ReserveResult, now: number): Attempt => {
+  const reserved = (gate: PoolGate.PoolGate, result: AdmissionStore.ReserveResult, now: number): Attempt => {
     switch (result._tag) {
       case "Granted": {
         gate.sendRate?.sent(now)
@@ -148,31 +112,26 @@ export const make = (
     }
   }
 
-  const sendRateBlock = (gate: Gate, now: number): Attempt | undefined => {
-    const rateWait = gate.sendRate?.waitMillis(now) ?? 0
-    return rateWait > 0 ? { _tag: "Blocked", reason: "send-rate", waitMillis: rateWait } : undefined
-  }
-
   const unsafeStore = store.unsafe
 
   /** The store's answer at once, for a store that can give it synchronously. */
   const unsafeTryReserve = unsafeStore === undefined ? undefined : (
-    gate: Gate,
+    gate: PoolGate.PoolGate,
     cost: AdmissionStore.Cost,
     holdBack: number,
     now: number
   ): Attempt =>
-    sendRateBlock(gate, now)
+    PoolGate.sendRateBlock(gate, now)
       ?? reserved(gate, unsafeStore.reserve(gate.pool, { cost, holdBack, maxInFlight: gate.window.size }, now), now)
 
   const tryReserve = (
-    gate: Gate,
+    gate: PoolGate.PoolGate,
     cost: AdmissionStore.Cost,
     holdBack: number,
     now: number
   ): Effect.Effect<Attempt, AdmissionStore.AdmissionStoreError> => {
     if (unsafeTryReserve !== undefined) return Effect.sync(() => unsafeTryReserve(gate, cost, holdBack, now))
-    const blocked = sendRateBlock(gate, now)
+    const blocked = PoolGate.sendRateBlock(gate, now)
     if (blocked !== undefined) return Effect.succeed(blocked)
     return Effect.map(
       store.reserve(gate.pool, { cost, holdBack, maxInFlight: gate.window.size }),
@@ -182,7 +141,7 @@ export const make = (
 
   // Wakes the pump when the head of the queue may go: at a time, or (for a
   // store other processes share) soon, since their releases are not seen here.
-  const scheduleWake = (gate: Gate, waitMillis: number, now: number): Effect.Effect<void> => {
+  const scheduleWake = (gate: PoolGate.PoolGate, waitMillis: number, now: number): Effect.Effect<void> => {
     const wait = store.shared ? Math.min(waitMillis, pollMillis) : waitMillis
     if (!Number.isFinite(wait)) return Effect.void
     const at = now + Math.max(1, wait)
@@ -207,7 +166,7 @@ export const make = (
     )
   }
 
-  const drain = (gate: Gate): Effect.Effect<void> =>
+  const drain = (gate: PoolGate.PoolGate): Effect.Effect<void> =>
     Effect.gen(function*() {
       for (;;) {
         gate.again = false
@@ -255,7 +214,7 @@ export const make = (
     })
 
   // One drain at a time per pool; a trigger during a drain makes it go round again.
-  const pump = (gate: Gate): Effect.Effect<void> =>
+  const pump = (gate: PoolGate.PoolGate): Effect.Effect<void> =>
     Effect.suspend(() => {
       if (gate.pumping) {
         gate.again = true
@@ -274,68 +233,16 @@ export const make = (
       ).pipe(Effect.zipRight(Effect.sync(() => gate.telemetry.queueDepth(gate.queue))))
     })
 
-  const predictWait = (gate: Gate, cost: AdmissionStore.Cost, lane: Lane, now: number): number => {
-    const view = gate.lastView
-    if (view === undefined) return 0
-    let wait = Math.max(0, view.embargoUntil - now)
-    if (!view.known) return wait
-    const ahead = gate.queue.ahead(lane)
-    const holdBack = holdBackOf(lane)
-    for (const name of Budget.chargedBuckets(view.buckets, cost)) {
-      const bucket = view.buckets[name]!
-      const level = Math.min(bucket.capacity, bucket.level + Math.max(0, now - view.at) * bucket.rate)
-      const need = Math.min(bucket.capacity, holdBack * bucket.capacity + cost[name]!) + ahead[name] - level
-      if (need > 0 && bucket.rate > 0) wait = Math.max(wait, need / bucket.rate)
-    }
-    return wait
-  }
-
-  const adapt = (gate: Gate, outcome: Outcome, now: number): void => {
-    switch (outcome._tag) {
-      case "Served": {
-        gate.window.served(now)
-        gate.sendRate?.succeeded(now)
-        gate.retryBudget?.succeeded()
-        return
-      }
-      case "Refused": {
-        switch (outcome.signal) {
-          case "concurrency":
-            gate.window.refused(gate.inFlight, now, outcome.limit)
-            return
-          case "acceleration":
-            gate.window.halve(now)
-            gate.sendRate?.throttled(now)
-            return
-          case "overloaded":
-            gate.sendRate?.throttled(now)
-            gate.retryBudget?.failed()
-            return
-          case "server-error":
-            gate.retryBudget?.failed()
-            return
-          default:
-            return
-        }
-      }
-      case "Abandoned":
-        return
-      case "Unknown": {
-        gate.retryBudget?.failed()
-        return
-      }
-      case "NotSent": {
-        gate.sendRate?.unsent()
-        return
-      }
-    }
-  }
-
   const settle = (outcome: Outcome, now: number) => Settlement.settlementOf(settlementOptions, outcome, now)
 
   // After a release: the adaptive parts, the record of what the API said, the gauges, and the queue.
-  const released = (gate: Gate, outcome: Outcome, now: number, view: AdmissionStore.PoolView | undefined) => {
-    adapt(gate, outcome, now)
+  const released = (
+    gate: PoolGate.PoolGate,
+    outcome: Outcome,
+    now: number,
+    view: AdmissionStore.PoolView | undefined
+  ) => {
+    PoolGate.adapt(gate, outcome, now)
     const holdStarted = outcome._tag === "Refused" && outcome.signal === "spend-limit" && spendHold !== undefined
       && spendHold.reached(gate.pool, now)
     if (view !== undefined) gate.lastView = view
@@ -363,7 +270,7 @@ export const make = (
     return Effect.zipRight(Effect.zipRight(recorded, gauges), next)
   }
 
-  const releaseLease = (gate: Gate, lease: AdmissionStore.Lease, outcome: Outcome): Effect.Effect<void> =>
+  const releaseLease = (gate: PoolGate.PoolGate, lease: AdmissionStore.Lease, outcome: Outcome): Effect.Effect<void> =>
     Effect.clockWith((clock) =>
       Effect.suspend(() => {
         const now = clock.unsafeCurrentTimeMillis()
@@ -381,7 +288,7 @@ export const make = (
     )
 
   const ticketFor = (
-    gate: Gate,
+    gate: PoolGate.PoolGate,
     lease: AdmissionStore.Lease,
     waited: number,
     reason: WaitReason | undefined,
@@ -423,212 +330,20 @@ export const make = (
   const stopRenewal = (fiber: Fiber.RuntimeFiber<void> | undefined): Effect.Effect<void> =>
     fiber === undefined ? Effect.void : Fiber.interruptFork(fiber)
 
-  const refuse = (gate: Gate, refusal: Waiters.NeverFits | Waiters.SpendHeld): Effect.Effect<never, Failure> =>
-    refusal._tag === "SpendHeld"
-      ? Effect.zipRight(gate.telemetry.refused("SpendLimitHoldError"), Effect.fail<Failure>(refusal))
-      : Effect.zipRight(
-        gate.telemetry.refused("RequestExceedsLimitError"),
-        Effect.fail<Failure>({ ...refusal, pool: gate.pool })
-      )
-
-  const tooLong = (gate: Gate, predicted: number, maxWait: number, reason: WaitReason) =>
-    Effect.zipRight(
-      gate.telemetry.refused("BudgetWaitTooLongError"),
-      Effect.fail<Failure>({
-        _tag: "TooLong",
-        pool: gate.pool,
-        predictedMillis: Math.ceil(predicted),
-        maxWaitMillis: maxWait,
-        reason
-      })
-    )
-
-  // The hot path: a store that answers synchronously, nobody waiting, and room now. One step, no waiting machinery.
-  const admitAtOnce = (request: AdmitRequest, now: number) => {
-    if (unsafeTryReserve === undefined) return undefined
-    const gate = gateFor(request.pool)
-    if (!gate.queue.isEmpty || gate.pumping) return undefined
-    const lane: Lane = request.lane ?? "interactive"
-    const attempt = unsafeTryReserve(gate, gate.inputRatio.scale(request.cost), holdBackOf(lane), now)
-    if (attempt._tag !== "Granted") return undefined
-    return Effect.zipRight(
-      gate.telemetry.admitted(lane, 0, undefined, false),
-      ticketFor(gate, attempt.lease, 0, undefined, request.cost.inputTokens)
-    )
-  }
-
-  type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-
-  // A ticket whose release is the caller's to arrange: only inside an uninterruptible region.
-  const admitCore = (
-    request: AdmitRequest,
-    restore: Restore
-  ): Effect.Effect<Ticket, Failure | AdmissionStore.AdmissionStoreError> =>
-    Effect.clockWith((clock) => {
-      const now = clock.unsafeCurrentTimeMillis()
-      const held = spendHold?.active === true ? spendHold.check(now) : undefined
-      if (held?._tag === "SpendHeld") return refuse(gateFor(request.pool), held)
-      const admitted = admitAtOnce(request, now) ?? admitWaiting(request, restore)
-      return held?._tag === "Probe" ? probing(admitted) : admitted
-    })
-
-  // The request that finds out whether the spend limit still holds: its answer ends the hold, or renews it.
-  const probing = <E>(admitted: Effect.Effect<Ticket, E>): Effect.Effect<Ticket, E> =>
-    Effect.matchCauseEffect(admitted, {
-      onFailure: (cause) =>
-        Effect.zipRight(Effect.sync(() => spendHold!.probeEnded(undefined)), Effect.failCause(cause)),
-      onSuccess: (ticket) => {
-        let ended = false
-        return Effect.succeed<Ticket>({
-          ...ticket,
-          complete: (outcome) =>
-            Effect.zipRight(
-              ticket.complete(outcome),
-              Effect.suspend(() => {
-                if (ended) return Effect.void
-                ended = true
-                return spendHold!.probeEnded(outcome)
-                  ? Effect.logInfo("The spend limit no longer holds: requests go again")
-                  : Effect.void
-              })
-            )
-        })
-      }
-    })
-
-  const admit = (request: AdmitRequest) =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.tap(
-        admitCore(request, restore),
-        (ticket) =>
-          Effect.flatMap(
-            renewal(ticket),
-            (renewing) => Effect.addFinalizer(() => Effect.zipRight(stopRenewal(renewing), ticket.complete(abandoned)))
-          )
-      )
-    )
-
-  // The same without a Scope (cheaper on every request): the lease is released however `use` ends.
-  const withTicket = <A, E, R, F>(
-    request: AdmitRequest,
-    use: (ticket: Ticket) => Effect.Effect<A, E, R>,
-    refused: (failure: Failure) => F
-  ): Effect.Effect<A, E | F | AdmissionStore.AdmissionStoreError, R> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(
-        Effect.mapError(
-          admitCore(request, restore),
-          (failure): F | AdmissionStore.AdmissionStoreError =>
-            failure._tag === "AdmissionStoreError" ? failure : refused(failure)
-        ),
-        (ticket) =>
-          Effect.flatMap(renewal(ticket), (renewing) =>
-            Effect.onExit(
-              restore(use(ticket)),
-              () => Effect.zipRight(stopRenewal(renewing), ticket.complete(abandoned))
-            ))
-      )
-    )
-
-  // Until it is admitted, a request waits as little more than its waiter in the queue: this is what thousands of
-  // waiting requests cost, so the waiting itself holds no generator frame, no Deferred and no timer of its own.
-  const admitWaiting = (request: AdmitRequest, restore: Restore) =>
-    Effect.flatMap(Clock.currentTimeMillis, (start) => {
-      const gate = gateFor(request.pool)
-      const lane: Lane = request.lane ?? "interactive"
-      const holdBack = holdBackOf(lane)
-      // the caller's input estimate, scaled by how the API's counts have compared to such estimates
-      const cost = gate.inputRatio.scale(request.cost)
-      const first = gate.queue.isEmpty && !gate.pumping ? tryReserve(gate, cost, holdBack, start) : undefined
-      if (first === undefined) return enqueue(request, gate, lane, holdBack, cost, start, restore)
-      return Effect.flatMap(first, (attempt) => {
-        if (attempt._tag === "Granted") {
-          return Effect.zipRight(
-            gate.telemetry.admitted(lane, 0, undefined, false),
-            ticketFor(gate, attempt.lease, 0, undefined, request.cost.inputTokens)
-          )
-        }
-        if (attempt._tag === "NeverFits") return refuse(gate, attempt)
-        gate.lastBlock = attempt.reason
-        return enqueue(request, gate, lane, holdBack, cost, start, restore)
-      })
-    })
-
-  const enqueue = (
-    request: AdmitRequest,
-    gate: Gate,
-    lane: Lane,
-    holdBack: number,
-    cost: AdmissionStore.Cost,
-    start: number,
-    restore: Restore
-  ): Effect.Effect<Ticket, Failure | AdmissionStore.AdmissionStoreError> => {
-    const deadline = request.deadline === undefined ? Infinity : Duration.toMillis(request.deadline)
-    const predicted = predictWait(gate, cost, lane, start)
-    const embargo = Math.max(0, (gate.lastView?.embargoUntil ?? 0) - start)
-    if (embargo > maxServerWaitMillis) return tooLong(gate, predicted, maxServerWaitMillis, "embargo")
-    if (predicted > deadline) return tooLong(gate, predicted, deadline, gate.lastBlock ?? "concurrency")
-    const waiter: Waiters.Waiter = {
-      cost,
-      lane,
-      holdBack,
-      enqueuedAt: start,
-      lease: undefined,
-      refusal: undefined,
-      wake: undefined,
-      state: "waiting",
-      reason: undefined
-    }
-    gate.queue.add(waiter, request.retry === true)
-    const waiting = Effect.async<AdmissionStore.Lease, Waiters.Refusal>((wake) => {
-      if (waiter.lease !== undefined) return wake(Effect.succeed(waiter.lease))
-      if (waiter.refusal !== undefined) return wake(Effect.fail(waiter.refusal))
-      waiter.wake = wake
-    })
-    const awaited = Number.isFinite(deadline)
-      ? Effect.timeoutFail(waiting, { duration: Duration.millis(deadline), onTimeout: () => "timeout" as const })
-      : waiting
-    return gate.telemetry.queueDepth(gate.queue).pipe(
-      Effect.zipRight(pump(gate)),
-      Effect.zipRight(Effect.exit(restore(awaited))),
-      Effect.flatMap((exit) => waited(request, gate, lane, cost, start, deadline, waiter, exit))
-    )
-  }
-
-  const waited = (
-    request: AdmitRequest,
-    gate: Gate,
-    lane: Lane,
-    cost: AdmissionStore.Cost,
-    start: number,
-    deadline: number,
-    waiter: Waiters.Waiter,
-    exit: Exit.Exit<AdmissionStore.Lease, Waiters.Refusal | "timeout">
-  ): Effect.Effect<Ticket, Failure | AdmissionStore.AdmissionStoreError> =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      if (Exit.isSuccess(exit)) {
-        return Effect.zipRight(
-          gate.telemetry.admitted(lane, now - start, waiter.reason, request.retry === true),
-          ticketFor(gate, exit.value, now - start, waiter.reason, request.cost.inputTokens)
-        )
-      }
-      // it leaves the queue; if it was granted as it was interrupted, that lease was never used
-      const leave = waiter.state === "granted" && waiter.lease !== undefined
-        ? releaseLease(gate, waiter.lease, notSent)
-        : Effect.suspend(() => {
-          gate.queue.leave(waiter, "gone")
-          return pump(gate)
-        })
-      const failure = Cause.failureOption(exit.cause)
-      const failed: Effect.Effect<never, Failure | AdmissionStore.AdmissionStoreError> = Option.isNone(failure)
-        ? Effect.failCause(Cause.stripFailures(exit.cause))
-        : failure.value === "timeout"
-        ? tooLong(gate, now - start + predictWait(gate, cost, lane, now), deadline, gate.lastBlock ?? "concurrency")
-        : failure.value._tag === "AdmissionStoreError"
-        ? Effect.fail(failure.value)
-        : refuse(gate, failure.value)
-      return Effect.zipRight(leave, failed)
-    })
+  const { admit, withTicket } = Admitting.make({
+    store,
+    spendHold,
+    maxServerWaitMillis,
+    gateFor,
+    holdBackOf,
+    tryReserve,
+    unsafeTryReserve,
+    pump,
+    releaseLease,
+    ticketFor,
+    renewal,
+    stopRenewal
+  })
 
   const outputEstimate = (pool: string, maxTokens: number) =>
     Effect.map(
