@@ -42,6 +42,9 @@ export const budgetWait = call.pipe(
 export const exceedsLimit = call.pipe(
   Effect.catchTag("RequestExceedsLimitError", (e) => Effect.succeed(`${e.bucket} ${e.cost} > ${e.limit}`))
 )
+export const spendHold = call.pipe(
+  Effect.catchTag("SpendLimitHoldError", (e) => Effect.succeed(`${e.pool} ${Duration.format(e.remaining)}`))
+)
 export const store = call.pipe(Effect.catchTag("AdmissionStoreError", (e) => Effect.succeed(e.cause)))
 export const retryBudget = call.pipe(
   Effect.catchTag("RetryBudgetExhaustedError", (e) => Effect.succeed(`${e.attempts} ${e.lastError._tag}`))
@@ -79,6 +82,7 @@ export const everything: Effect.Effect<unknown, never, ClaudeClient.ClaudeClient
     RetryWaitTooLongError: (e) => Effect.succeed(e.wait),
     BudgetWaitTooLongError: (e) => Effect.succeed(e.predictedWait),
     RequestExceedsLimitError: (e) => Effect.succeed(e.limit),
+    SpendLimitHoldError: (e) => Effect.succeed(e.remaining),
     AdmissionStoreError: (e) => Effect.succeed(e.message),
     RetryBudgetExhaustedError: (e) => Effect.succeed(e.attempts)
   })
