@@ -179,7 +179,9 @@ export const make = (
         const headers = response.events !== undefined
           ? { "content-type": "text/event-stream", ...response.headers }
           : response.headers ?? {}
-        return HttpClientResponse.fromWeb(request, new Response(body, { status, headers }))
+        // a 204, 205 or 304 has no body on the wire (the web Response refuses one)
+        const sent = nullBodyStatuses.has(status) ? null : body
+        return HttpClientResponse.fromWeb(request, new Response(sent, { status, headers }))
       })
     )
     const requests = Ref.get(recorded)
@@ -188,6 +190,8 @@ export const make = (
       sendTimes: Effect.map(requests, (all) => all.map((entry) => entry.sentAt - (all[0]?.sentAt ?? 0)))
     }] as const
   })
+
+const nullBodyStatuses: ReadonlySet<number> = new Set([204, 205, 304])
 
 const encoder = new TextEncoder()
 
