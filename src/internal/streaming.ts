@@ -100,7 +100,10 @@ export const events = (
       return Either.right(parsed)
     }
     const body = response.stream.pipe(
-      Stream.mapError((error): StreamBreak => ({ _tag: "Cut", message: error.message })),
+      // once message_stop has arrived the answer is whole: a connection lost afterwards takes nothing from it
+      Stream.catchAll((error) =>
+        stopped ? Stream.empty : Stream.fail<StreamBreak>({ _tag: "Cut", message: error.message })
+      ),
       Stream.mapConcatEffect((bytes) => parse(decoder.decode(bytes, { stream: true })))
     )
     const end = Stream.suspend(() => {
