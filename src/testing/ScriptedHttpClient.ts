@@ -39,26 +39,27 @@ export interface ScriptedResponse {
   /** With `events`: the connection is cut after this many of them. */
   readonly cutAfterEvents?: number | undefined
   /**
-   * With `events`: the body is sent in chunks of this many bytes instead of one event a chunk, so that a
+   * The body (`events` or `body`) is sent in chunks of this many bytes (instead of one event a chunk), so that a
    * chunk may end anywhere (inside a field, inside a multi-byte character).
    *
    * @since 0.2.0
    */
   readonly chunkBytes?: number | undefined
   /**
-   * With `events`: the connection ends after this many bytes of the body, wherever that falls. How it ends is
-   * `cutWith`.
+   * The connection ends after this many bytes of the body (`events` or `body`), wherever that falls. How it ends
+   * is `cutWith`.
    *
    * @since 0.2.0
    */
   readonly cutAfterBytes?: number | undefined
   /**
    * How a cut body ends: `"reset"` (default), the connection fails; `"end"`, it closes cleanly as if the body
-   * were complete (a proxy that gave up).
+   * were complete (a proxy that gave up); `"stall"`, nothing more ever comes and the connection stays open (a
+   * response that never ends).
    *
    * @since 0.2.0
    */
-  readonly cutWith?: "reset" | "end" | undefined
+  readonly cutWith?: "reset" | "end" | "stall" | undefined
 }
 
 /**
@@ -164,10 +165,8 @@ export const make = (
           )
         }
         const status = response.status ?? 200
-        if (
-          response.events !== undefined && (response.chunkBytes !== undefined || response.cutAfterBytes !== undefined)
-        ) {
-          return sseBytes(request, status, { "content-type": "text/event-stream", ...response.headers }, response)
+        if (response.chunkBytes !== undefined || response.cutAfterBytes !== undefined) {
+          return cutResponse(request, status, response)
         }
         const body = response.events !== undefined
           ? sseBody(response.events, response.cutAfterEvents)
@@ -231,24 +230,36 @@ export const sseText = (events: ReadonlyArray<{ readonly event: string; readonly
     ).join("")
   )
 
-// A response whose body is the events in chunks of `chunkBytes`, ended after `cutAfterBytes` by a reset or a
-// clean end. The body is a Stream of values, not a web stream: no promise to wait for between chunks, so a
-// stream cut byte by byte costs microseconds a chunk (and works inside VirtualTime).
-const sseBytes = (
+// A response whose body (the events, or `body`) comes in chunks of `chunkBytes`, ended after `cutAfterBytes` by a
+// reset, a clean end or a stall. The body is a Stream of values, not a web stream: no promise to wait for between
+// chunks, so a body cut byte by byte costs microseconds a chunk (and works inside VirtualTime).
+const cutResponse = (
   request: HttpClientRequest.HttpClientRequest,
   status: number,
-  headers: Readonly<Record<string, string>>,
   response: ScriptedResponse
 ): HttpClientResponse.HttpClientResponse => {
-  const all = sseText(response.events ?? [])
+  const headers = response.events !== undefined
+    ? { "content-type": "text/event-stream", ...response.headers }
+    : { ...response.headers }
+  const all = response.events !== undefined
+    ? sseText(response.events)
+    : encoder.encode(
+      response.body === undefined
+        ? ""
+        : typeof response.body === "string"
+        ? response.body
+        : JSON.stringify(response.body)
+    )
   const cutAfter = response.cutAfterBytes
   const end = cutAfter === undefined ? all.length : Math.max(0, Math.min(all.length, Math.floor(cutAfter)))
   const size = Math.max(1, Math.floor(response.chunkBytes ?? all.length))
   const chunks: Array<Uint8Array> = []
   for (let offset = 0; offset < end; offset += size) chunks.push(all.slice(offset, Math.min(end, offset + size)))
   const base = HttpClientResponse.fromWeb(request, new Response(null, { status, headers }))
-  const reset = cutAfter !== undefined && (response.cutWith ?? "reset") === "reset"
-  const bytes: Stream.Stream<Uint8Array, HttpClientError.ResponseError> = reset
+  const cutWith = cutAfter === undefined ? "end" : response.cutWith ?? "reset"
+  const bytes: Stream.Stream<Uint8Array, HttpClientError.ResponseError> = cutWith === "stall"
+    ? Stream.concat(Stream.fromIterable(chunks), Stream.never)
+    : cutWith === "reset"
     ? Stream.concat(
       Stream.fromIterable(chunks),
       Stream.fail(
