@@ -186,7 +186,10 @@ export interface Options {
   readonly anthropicVersion?: string | undefined
   /** Values for the `anthropic-beta` header. */
   readonly betas?: ReadonlyArray<string> | undefined
-  /** Per-attempt timeout, body included. Default 10 minutes (as the official SDK). */
+  /**
+   * Per-attempt timeout, body included; for a stream, until its first content, then the longest silence between
+   * two of its chunks. Default 10 minutes (as the official SDK).
+   */
   readonly timeout?: Duration.DurationInput | undefined
   /** Retry policy options; `false` sends each request once. */
   readonly retry?: RetryPolicy.Options | false | undefined

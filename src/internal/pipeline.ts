@@ -440,7 +440,8 @@ export const make = (options: PipelineOptions): Pipeline => {
         response: HttpClientResponse.HttpClientResponse,
         rateLimits: RateLimitHeaders.RateLimitSnapshot,
         ticket: Admission.Ticket
-      ) => Effect.map(Streaming.open(response, rateLimits, secrets), (opened) => ({ opened, rateLimits, ticket }))
+      ) =>
+        Effect.map(Streaming.open(response, rateLimits, secrets, timeout), (opened) => ({ opened, rateLimits, ticket }))
       const [{ opened, rateLimits, ticket }, scope] = yield* retried(call, (number) => attemptOpen(call, number, read))
       yield* Effect.addFinalizer((exit) => Scope.close(scope, exit))
       return Delivery.events(opened, rateLimits, ticket, (used) => GenAi.recordUsage(call.attributes, used))
@@ -469,7 +470,7 @@ export const make = (options: PipelineOptions): Pipeline => {
         rateLimits: RateLimitHeaders.RateLimitSnapshot,
         ticket: Admission.Ticket
       ) =>
-        Effect.map(Streaming.open(response, rateLimits, secrets), (opened) => ({
+        Effect.map(Streaming.open(response, rateLimits, secrets, timeout), (opened) => ({
           _tag: "Stream" as const,
           status: response.status,
           headers: response.headers,
