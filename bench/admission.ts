@@ -10,6 +10,8 @@
  * `npm run bench -- admission` (add `--quick` for a reduced run).
  */
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import type * as SimulatorConfig from "../src/simulator/api/SimulatorConfig.js"
 import * as Distribution from "../src/simulator/workload/Distribution.js"
 import type * as Report from "../src/simulator/workload/Report.js"
@@ -158,11 +160,14 @@ const row = (c: Case, report: Report.Report) => {
   }
 }
 
+// the tables count what the logs would tell, request by request
+const quiet = Logger.withMinimumLogLevel(LogLevel.None)
+
 export const run = async () => {
   const results: Array<ReturnType<typeof row>> = []
   for (const c of [...cases, rampFromIdle()]) {
     const report = await Effect.runPromise(
-      Runner.forecast({ scenario: c.scenario, simulator: c.simulator, client: c.client ?? {} })
+      Runner.forecast({ scenario: c.scenario, simulator: c.simulator, client: c.client ?? {} }).pipe(quiet)
     )
     results.push(row(c, report))
   }
@@ -183,7 +188,7 @@ export const run = async () => {
   const outageResults: Array<Record<string, unknown>> = []
   for (const o of outages) {
     const report = await Effect.runPromise(
-      Runner.forecast({ scenario: o.scenario, simulator: o.simulator, client: o.client })
+      Runner.forecast({ scenario: o.scenario, simulator: o.simulator, client: o.client }).pipe(quiet)
     )
     const stats = report.simulator!
     // the outage is the simulator's third minute: everything it received then was sent into the outage

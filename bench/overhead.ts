@@ -11,10 +11,15 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Either, Layer, Redacted, Schema } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import * as Admission from "../src/Admission.js"
+import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as ClaudeClient from "../src/ClaudeClient.js"
+import * as Messages from "../src/Messages.js"
+import * as RateLimitHeaders from "../src/RateLimitHeaders.js"
+import * as RetryPolicy from "../src/RetryPolicy.js"
 import { printTable, writeJson } from "./table.js"
 
 const quick = process.argv.includes("--quick")
@@ -92,6 +97,70 @@ const measure = (run: Effect.Effect<unknown, unknown>) =>
     return { min: perRequest[0]!, median: perRequest[Math.floor(perRequest.length / 2)]! }
   })
 
+/**
+ * The pieces of a request's path, each alone through the public API, 32 at a
+ * time like the batch above: what each costs on top of the fiber a request
+ * runs in, to say where the library's CPU goes.
+ */
+const pieces = Effect.gen(function*() {
+  const admission = yield* Admission.Admission
+  const breaker = yield* CircuitBreaker.CircuitBreaker
+  const responseHeaders = headers()
+  const rateLimits = yield* RateLimitHeaders.decode(responseHeaders)
+  const decodeMessage = Schema.decodeUnknownEither(Messages.Message)
+  const encodeParams = Schema.encodeEither(Messages.CreateMessageParams)
+  const retrier = RetryPolicy.retry({})
+  const usage = { inputTokens: 12, outputTokens: 9 }
+  const cost = { requests: 1, inputTokens: 12, outputTokens: 256 }
+  const cases: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]> = [
+    ["a fiber per request (Effect.forEach, concurrency 32)", Effect.void],
+    [
+      "+ a child fiber, forked and awaited (the per-attempt timeout)",
+      Effect.flatMap(Effect.fork(Effect.void), (fiber) => fiber.await)
+    ],
+    [
+      "+ two spans (the call's, and its attempt's)",
+      Effect.flatMap(Effect.makeSpan("call", { captureStackTrace: false }), (span) =>
+        Effect.void.pipe(
+          Effect.withSpan("attempt", { parent: span, captureStackTrace: false }),
+          Effect.ensuring(Effect.sync(() => span.end(0n, { _tag: "Success" } as never)))
+        ))
+    ],
+    ["+ RetryPolicy.retry, success at once", retrier(Effect.void)],
+    ["+ CircuitBreaker check and protect", Effect.zipRight(breaker.check, breaker.protect(Effect.void))],
+    [
+      "+ Admission.withTicket, served",
+      admission.withTicket(
+        { pool: "bench", cost },
+        (ticket) => ticket.complete(Admission.Outcome.Served({ rateLimits, usage, streamed: false }))
+      )
+    ],
+    ["+ RateLimitHeaders.decode (full set)", RateLimitHeaders.decode(responseHeaders)],
+    [
+      "+ JSON.parse and Schema decode of the message",
+      Effect.sync(() => Either.getOrThrow(decodeMessage(JSON.parse(message))))
+    ],
+    [
+      "+ Schema validation and JSON of the params, input estimate",
+      Effect.sync(() => [JSON.stringify(Either.getOrThrow(encodeParams(params))), Messages.estimateInputTokens(params)])
+    ]
+  ]
+  const rows: Array<{ readonly case: string; readonly min: number; readonly median: number }> = []
+  let floor = 0
+  for (const [name, piece] of cases) {
+    const result = yield* measure(
+      Effect.forEach(Array.from({ length: requests }), () => piece, { concurrency: 32, discard: true })
+    )
+    if (rows.length === 0) floor = result.min
+    rows.push(
+      rows.length === 0
+        ? { case: name, ...result }
+        : { case: name, min: result.min - floor, median: result.median - floor }
+    )
+  }
+  return rows
+})
+
 export const run = async () => {
   const server = await startServer()
   const body = JSON.stringify(params)
@@ -123,7 +192,7 @@ export const run = async () => {
           median: ours.median - plain.median
         })
       }
-      return rows
+      return { rows, pieces: yield* pieces }
     }).pipe(
       Effect.provide(
         ClaudeClient.layer({ apiKey: Redacted.make("bench"), baseUrl: server.url }).pipe(
@@ -136,7 +205,12 @@ export const run = async () => {
   printTable(
     `CPU per request (µs, process.cpuUsage), ${requests} requests × ${repeats} repeats, loopback`,
     ["case", "min µs", "median µs"],
-    results.map((row) => [row.case, row.min.toFixed(0), row.median.toFixed(0)])
+    results.rows.map((row) => [row.case, row.min.toFixed(0), row.median.toFixed(0)])
+  )
+  printTable(
+    `Where it goes: each piece alone, over the fiber a request runs in (CPU µs per request, ${requests} × ${repeats}, concurrency 32)`,
+    ["piece", "min µs", "median µs"],
+    results.pieces.map((row) => [row.case, row.min.toFixed(1), row.median.toFixed(1)])
   )
   writeJson("overhead", results)
 }

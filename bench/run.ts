@@ -1,19 +1,25 @@
 /**
  * Runs the benchmarks and prints their tables: `npm run bench` for all,
- * `npm run bench -- headers|throughput|forecast` for one.
+ * `npm run bench -- admission|headers|memory|overhead|throughput|forecast|redis` for one.
  */
 import * as Admission from "./admission.js"
+import * as Compare from "./compare.js"
 import * as Forecast from "./forecast.js"
 import * as Headers from "./headers.js"
+import * as Memory from "./memory.js"
 import * as Overhead from "./overhead.js"
+import * as Redis from "./redis.js"
 import * as Throughput from "./throughput.js"
 
 const benches: Record<string, () => unknown> = {
   admission: Admission.run,
+  compare: Compare.run,
   headers: Headers.run,
+  memory: Memory.run,
   overhead: Overhead.run,
   throughput: Throughput.run,
-  forecast: Forecast.run
+  forecast: Forecast.run,
+  redis: Redis.run
 }
 
 const chosen = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))

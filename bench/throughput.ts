@@ -5,7 +5,7 @@
  * repeatable (they do not depend on this machine's speed).
  * Run: npm run bench -- throughput
  */
-import { Effect } from "effect"
+import { Effect, Logger, LogLevel } from "effect"
 import type * as SimulatorConfig from "../src/simulator/api/SimulatorConfig.js"
 import * as Distribution from "../src/simulator/workload/Distribution.js"
 import * as Run from "../src/simulator/workload/Runner.js"
@@ -67,7 +67,10 @@ export const run = async () => {
   for (const [title, scenario, simulator] of scenarios) {
     const rows: Array<Array<string>> = []
     for (const [name, strategy] of strategies) {
-      const report = await Effect.runPromise(Run.forecast({ scenario, simulator, client: strategy }))
+      // the table counts what the logs would tell, request by request
+      const report = await Effect.runPromise(
+        Run.forecast({ scenario, simulator, client: strategy }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+      )
       const failed = report.requests - report.succeeded
       const u = report.utilization
       rows.push([

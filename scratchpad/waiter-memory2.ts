@@ -14,7 +14,7 @@ Effect.runPromise(
     gc()
     gc()
     const before = process.memoryUsage().heapUsed
-    const body = mode === "admit"
+    const body = mode === "withTicket" ? admission.withTicket({ pool, cost }, () => Effect.void) : mode === "admit"
       ? Effect.scoped(admission.admit({ pool, cost }))
       : mode === "sleep"
       ? Effect.sleep("1 hour")

@@ -29,12 +29,17 @@
  *
  * @since 0.2.0
  */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AdmissionStore from "./AdmissionStore.js"
 import * as Telemetry from "./internal/admissionTelemetry.js"
@@ -274,6 +279,45 @@ export interface Options {
   readonly enabled?: boolean | undefined
 }
 
+const LimitsPerMinuteSchema = Schema.Struct({
+  requestsPerMinute: Schema.optional(Schema.Number.pipe(Schema.positive(), Schema.finite())),
+  inputTokensPerMinute: Schema.optional(Schema.Number.pipe(Schema.positive(), Schema.finite())),
+  outputTokensPerMinute: Schema.optional(Schema.Number.pipe(Schema.positive(), Schema.finite())),
+  tokensPerMinute: Schema.optional(Schema.Number.pipe(Schema.positive(), Schema.finite()))
+})
+
+const LimitsFromJson = Schema.parseJson(Schema.Record({ key: Schema.String, value: LimitsPerMinuteSchema }))
+
+/**
+ * Limits known in advance, from the environment: `CLAUDE_RATE_LIMITS`, a JSON
+ * object from pool to limits per minute, e.g.
+ * `{"claude-sonnet-4.x":{"requestsPerMinute":50,"inputTokensPerMinute":30000,"outputTokensPerMinute":8000}}`.
+ * Absent means none; a value that does not decode is a `ConfigError` naming it.
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const limitsConfig: Config.Config<Readonly<Record<string, LimitsPerMinute>>> = Config.option(
+  Config.string("CLAUDE_RATE_LIMITS")
+).pipe(
+  Config.mapOrFail((text) =>
+    Option.match(text, {
+      onNone: () => Either.right({}),
+      onSome: (json) =>
+        Either.mapLeft(
+          Schema.decodeUnknownEither(LimitsFromJson)(json),
+          (error) =>
+            ConfigError.InvalidData(
+              ["CLAUDE_RATE_LIMITS"],
+              `expected {"<pool>": {"requestsPerMinute": n, …}}: ${
+                ParseResult.TreeFormatter.formatErrorSync(error).slice(0, 300)
+              }`
+            )
+        )
+    })
+  )
+)
+
 /**
  * A pool's admission state, for dashboards and tests.
  *
@@ -327,6 +371,11 @@ export interface Admission {
   /** Whether the pool's retry budget allows another retry now. */
   readonly retryAllowed: (pool: string) => Effect.Effect<boolean>
   readonly status: (pool: string) => Effect.Effect<PoolStatus, AdmissionStore.AdmissionStoreError>
+  /**
+   * `false` when the gate lets everything through (`enabled: false`): a
+   * retry must then wait out the server's `retry-after` itself.
+   */
+  readonly gating: boolean
 }
 
 /**
@@ -444,6 +493,7 @@ export const make = (
 
     return Admission.of({
       [TypeId]: TypeId,
+      gating: options.enabled !== false,
       admit: options.enabled === false
         ? admitAtOnce
         : (request) =>

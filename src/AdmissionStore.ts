@@ -179,6 +179,13 @@ export interface Options {
   readonly outputMinSamples?: number | undefined
   /** The percentile of remembered output sizes reserved for each request. Default 0.95. */
   readonly outputPercentile?: number | undefined
+  /**
+   * The share of every limit (and of every level the server reports) this
+   * store may spend, in (0, 1]. Default 1. A process that stands in for a
+   * shared budget it cannot reach takes `1 / processes`. A request that fits
+   * the limit but not the share is not refused: it waits for a full share.
+   */
+  readonly scale?: number | undefined
 }
 
 /**
@@ -193,7 +200,8 @@ export const resolveOptions = (options: Options = {}): Ledger.LedgerOptions => (
   outputSamples: Math.max(1, Math.floor(options.outputSamples ?? 200)),
   outputMinSamples: Math.max(1, Math.floor(options.outputMinSamples ?? 20)),
   outputPercentile: Math.min(1, Math.max(0.01, options.outputPercentile ?? 0.95)),
-  headerlessAfter: 3
+  headerlessAfter: 3,
+  scale: options.scale !== undefined && options.scale > 0 ? Math.min(1, options.scale) : 1
 })
 
 /**

@@ -583,10 +583,12 @@ export const config: Config.Config<Options> = Config.all({
 export const layerConfigWith = (
   overrides: Omit<LayerOptions, "apiKey"> = {}
 ): Layer.Layer<Services, ConfigError.ConfigError | AdmissionStore.AdmissionStoreError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(config, (fromEnv) =>
+  Layer.unwrapEffect(Effect.map(Effect.zip(config, Admission.limitsConfig), ([fromEnv, limits]) =>
     layer({
       ...overrides,
       ...fromEnv,
+      // limits known in advance: from CLAUDE_RATE_LIMITS, then the overrides' per pool
+      admission: { ...overrides.admission, limits: { ...limits, ...overrides.admission?.limits } },
       baseUrl: fromEnv.baseUrl ?? overrides.baseUrl,
       timeout: fromEnv.timeout ?? overrides.timeout,
       retry: overrides.retry === false ? false : { ...overrides.retry, ...(fromEnv.retry || {}) }
@@ -602,7 +604,8 @@ export const layerConfigWith = (
 /**
  * {@link layer} configured from the environment: `ANTHROPIC_API_KEY`
  * (required), `ANTHROPIC_BASE_URL`, `ANTHROPIC_MAX_RETRIES`,
- * `ANTHROPIC_TIMEOUT_MS`.
+ * `ANTHROPIC_TIMEOUT_MS`, and limits known in advance from
+ * `CLAUDE_RATE_LIMITS` (`Admission.limitsConfig`).
  *
  * @since 0.1.0
  * @category layers

@@ -183,24 +183,33 @@ export const transform = (
             }
           }, body.stream === true] as const)
       }
-      return HttpClient.make((request, url) => {
-        const route = routeOf(request, url)
-        if (route === undefined) return client.execute(request)
-        return call(request, route).pipe(
-          Effect.flatMap(([call, streamed]) => pipeline.raw(call, streamed)),
-          Effect.flatMap((answer) => toResponse(request, answer)),
-          Effect.catchAll((error) =>
-            Effect.fail(
-              new HttpClientError.RequestError({
-                request,
-                reason: "Transport",
-                cause: error,
-                description: `${error._tag}: ${error.message}`
-              })
-            )
-          )
-        )
-      })
+      // `makeWith`, not `make`: the request may still be relative here (an SDK's client adds its base URL inside
+      // the client it hands over), so it must not be parsed as a URL before that client has seen it
+      return HttpClient.makeWith(
+        (prepared: Effect.Effect<HttpClientRequest.HttpClientRequest>) =>
+          Effect.flatMap(
+            prepared,
+            (request): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
+              const route = routeOf(request, new URL(request.url, "http://relative.invalid"))
+              if (route === undefined) return client.execute(request)
+              return call(request, route).pipe(
+                Effect.flatMap(([call, streamed]) => pipeline.raw(call, streamed)),
+                Effect.flatMap((answer) => toResponse(request, answer)),
+                Effect.catchAll((error) =>
+                  Effect.fail(
+                    new HttpClientError.RequestError({
+                      request,
+                      reason: "Transport",
+                      cause: error,
+                      description: `${error._tag}: ${error.message}`
+                    })
+                  )
+                )
+              )
+            }
+          ),
+        Effect.succeed
+      )
     }
   })
 

@@ -468,13 +468,23 @@ const retrier = (options: Options = {}) => {
     Effect.suspend(() => {
       // attempts that were sent (an open circuit's refusal was not)
       let attempts = 0
-      return Effect.retryOrElse(
-        Effect.tapError(self, (error) =>
-          Effect.sync(() => {
-            if (!isCircuitOpen(error)) attempts++
-          })),
-        policy,
-        (error) => Effect.flatMap(FiberRef.get(currentRefusal), (refused) => giveUp(resolved, error, attempts, refused))
+      const counted = Effect.tapError(self, (error) =>
+        Effect.sync(() => {
+          if (!isCircuitOpen(error)) attempts++
+        }))
+      const next = (
+        driver: Schedule.ScheduleDriver<RetryStep, unknown>,
+        error: E
+      ): Effect.Effect<A, E | GiveUpError<E>, R> =>
+        Effect.matchEffect(driver.next(error), {
+          onFailure: () =>
+            Effect.flatMap(FiberRef.get(currentRefusal), (refused) => giveUp(resolved, error, attempts, refused)),
+          onSuccess: () => Effect.catchAll(counted, (failed) => next(driver, failed))
+        })
+      // nothing of the schedule is built until an attempt fails: most calls never need it
+      return Effect.catchAll(
+        counted,
+        (error) => Effect.flatMap(Schedule.driver(policy), (driver) => next(driver, error))
       )
     })
 }

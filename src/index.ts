@@ -15,6 +15,11 @@ export * as Admission from "./Admission.js"
 export * as AdmissionStore from "./AdmissionStore.js"
 
 /**
+ * @since 0.2.0
+ */
+export * as AdmissionStoreRedis from "./AdmissionStoreRedis.js"
+
+/**
  * @since 0.1.0
  */
 export * as CircuitBreaker from "./CircuitBreaker.js"
@@ -28,6 +33,11 @@ export * as ClaudeClient from "./ClaudeClient.js"
  * @since 0.1.0
  */
 export * as ClaudeError from "./ClaudeError.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as ClaudeFetch from "./ClaudeFetch.js"
 
 /**
  * @since 0.2.0

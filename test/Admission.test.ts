@@ -1,5 +1,18 @@
 import { describe, expect, it } from "@effect/vitest"
-import { DateTime, Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, TestClock } from "effect"
+import {
+  ConfigProvider,
+  DateTime,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Random,
+  Ref,
+  TestClock
+} from "effect"
 import * as Admission from "../src/Admission.js"
 import * as AdmissionStore from "../src/AdmissionStore.js"
 import * as RateLimitHeaders from "../src/RateLimitHeaders.js"
@@ -381,4 +394,50 @@ describe("Admission.layer", () => {
         )
       )
     ))
+})
+
+describe("Admission.limitsConfig", () => {
+  it.effect("reads limits known in advance from CLAUDE_RATE_LIMITS, and names the variable when it does not decode", () =>
+    Effect.gen(function*() {
+      const read = (value: string | undefined) =>
+        Effect.either(Effect.withConfigProvider(
+          Admission.limitsConfig,
+          ConfigProvider.fromMap(new Map(value === undefined ? [] : [["CLAUDE_RATE_LIMITS", value]]))
+        ))
+      expect(yield* read(undefined)).toEqual(Either.right({}))
+      expect(yield* read(`{"${pool}":{"requestsPerMinute":50,"outputTokensPerMinute":8000}}`)).toEqual(
+        Either.right({ [pool]: { requestsPerMinute: 50, outputTokensPerMinute: 8000 } })
+      )
+      const bad = yield* read(`{"${pool}":{"requestsPerMinute":-1}}`)
+      expect(Either.isLeft(bad) && String(bad.left)).toContain("CLAUDE_RATE_LIMITS")
+    }))
+})
+
+describe("Admission over a store that fails", () => {
+  it.scoped("queued waiters are told the store's error instead of polling for ever", () =>
+    Effect.gen(function*() {
+      const memory = yield* AdmissionStore.makeMemory()
+      yield* memory.configure(pool, { requests: 60 })
+      let down = false
+      const store: AdmissionStore.AdmissionStore = {
+        ...memory,
+        unsafe: undefined,
+        reserve: (p, request) =>
+          down
+            ? Effect.fail(new AdmissionStore.AdmissionStoreError({ message: "store unreachable", cause: undefined }))
+            : memory.reserve(p, request)
+      }
+      const admission = yield* Admission.make({ threshold: 0, sendRate: false }).pipe(
+        Effect.provideService(AdmissionStore.AdmissionStore, store),
+        Effect.provide(RateLimitState.layer)
+      )
+      yield* send(admission, { requests: 60 })
+      const waiting = yield* Effect.fork(Effect.exit(send(admission, { requests: 1 })))
+      yield* TestClock.adjust("1 millis")
+      down = true
+      yield* TestClock.adjust("5 seconds")
+      const exit = yield* Fiber.join(waiting)
+      expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag).toBe("AdmissionStoreError")
+      expect((yield* admission.status(pool)).waiting.interactive).toBe(0)
+    }))
 })

@@ -147,4 +147,21 @@ describe("ClaudeClient with admission", () => {
           headers: Scripted.bucketHeaders("requests", { limit: 50, remaining: 49, now, resetIn: "1 second" })
         })
     ]))))
+
+  it.effect("with the gate off, a retry waits out the server's retry-after itself", () =>
+    Effect.gen(function*() {
+      const client = yield* ClaudeClient.ClaudeClient
+      const fiber = yield* Effect.fork(client.createMessage(params))
+      yield* TestClock.adjust("1 minute")
+      expect(tagOf(yield* Fiber.await(fiber))).toBe("Success")
+      // 2 s, then 3 s, plus the header jitter (U = 0.5 of 500 ms)
+      expect(yield* sendTimes).toEqual([0, 2_250, 5_500])
+    }).pipe(
+      Effect.provide(layer([
+        Scripted.error(429, "rate_limit_error", { headers: { "retry-after": "2" } }),
+        Scripted.error(429, "rate_limit_error", { headers: { "retry-after": "3" } }),
+        Scripted.message()
+      ], { admission: { enabled: false } })),
+      Effect.withRandomFixed([0.5])
+    ))
 })

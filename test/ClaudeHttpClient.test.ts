@@ -2,6 +2,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, TestClock } from "effect"
+import * as Admission from "../src/Admission.js"
 import * as ClaudeHttpClient from "../src/ClaudeHttpClient.js"
 import * as Scripted from "../src/testing/ScriptedHttpClient.js"
 
@@ -101,4 +102,22 @@ describe("ClaudeHttpClient.transform", () => {
       const response = yield* client.execute(HttpClientRequest.get("https://api.example.test/v1/models"))
       expect(response.status).toBe(200)
     }).pipe(Effect.provide(layer([{ body: { data: [] } }]))))
+
+  it.effect("a request still relative (the SDK's client adds its base URL inside) is routed and sent", () =>
+    Effect.gen(function*() {
+      const transform = yield* ClaudeHttpClient.transform()
+      const inner = (yield* HttpClient.HttpClient).pipe(
+        HttpClient.mapRequest(HttpClientRequest.prependUrl("https://api.example.test"))
+      )
+      const client = transform(inner)
+      const response = yield* client.execute(
+        HttpClientRequest.post("/v1/messages").pipe(
+          HttpClientRequest.bodyUnsafeJson({ model: "claude-sonnet-4-6", max_tokens: 10, messages: [] })
+        )
+      )
+      expect(response.status).toBe(200)
+      const [sent] = yield* (yield* Scripted.ScriptedHttpClient).requests
+      expect(sent?.url).toBe("https://api.example.test/v1/messages")
+      expect((yield* (yield* Admission.Admission).status("claude-sonnet-4.x")).view.known).toBe(true)
+    }).pipe(Effect.provide(layer([Scripted.message()]))))
 })

@@ -61,7 +61,7 @@ const workloadOptions = {
     "seed of the workload, the simulator and the client's jitter (default 1)"
   ),
   maxRetries: Flags.optionalIntegerAtLeast("max-retries", 0, "client retries per request (default 5)"),
-  threshold: Flags.optionalShare("threshold", "share of each bucket the client keeps in reserve (default 0.1)"),
+  threshold: Flags.optionalShare("threshold", "share of each bucket the client keeps in reserve (default 0.05)"),
   waitForCircuit: Flags.flag("wait-for-circuit", "wait out an open circuit instead of failing requests"),
   json: Flags.flag("json", "print the summary as JSON on stdout (logs go to stderr)"),
   verbose: Flags.flag("verbose", "log every retry (on stderr)")

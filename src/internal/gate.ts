@@ -7,7 +7,6 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -42,7 +41,7 @@ export type Failure =
     readonly maxWaitMillis: number
     readonly reason: WaitReason
   }
-  | (Waiters.Refusal & { readonly pool: string })
+  | (Waiters.NeverFits & { readonly pool: string })
 
 /** @internal */
 export interface Gates {
@@ -82,7 +81,7 @@ interface Gate {
 type Attempt =
   | { readonly _tag: "Granted"; readonly lease: AdmissionStore.Lease }
   | { readonly _tag: "Blocked"; readonly reason: WaitReason; readonly waitMillis: number }
-  | Waiters.Refusal
+  | Waiters.NeverFits
 
 /** @internal */
 export const make = (
@@ -207,32 +206,33 @@ export const make = (
         const head = gate.queue.head()
         if (head === undefined) return
         const now = yield* Clock.currentTimeMillis
-        const attempt = yield* tryReserve(gate, head.cost, head.holdBack, now).pipe(
-          // a store that cannot be reached: the waiters find out through their own attempt
-          Effect.catchAll(() =>
-            Effect.succeed<Attempt>({ _tag: "Blocked", reason: "cold-start", waitMillis: pollMillis })
-          )
-        )
-        switch (attempt._tag) {
+        // a store that cannot be reached (and whose policy is to fail, not to fall back): the waiter is told
+        const attempt = yield* Effect.either(tryReserve(gate, head.cost, head.holdBack, now))
+        if (attempt._tag === "Left") {
+          gate.queue.take(head, "refused")
+          Waiters.refuse(head, attempt.left)
+          continue
+        }
+        switch (attempt.right._tag) {
           case "Granted": {
             if (head.state === "waiting") {
               head.reason = gate.lastBlock
               gate.queue.take(head, "granted")
-              yield* Deferred.succeed(head.resume, attempt.lease)
+              Waiters.grant(head, attempt.right.lease)
             } else {
               // interrupted while the store decided: nothing was sent
-              yield* releaseLease(gate, attempt.lease, notSent)
+              yield* releaseLease(gate, attempt.right.lease, notSent)
             }
             continue
           }
           case "NeverFits": {
-            gate.queue.take(head, "gone")
-            yield* Deferred.fail(head.resume, attempt)
+            gate.queue.take(head, "refused")
+            Waiters.refuse(head, attempt.right)
             continue
           }
           case "Blocked": {
-            gate.lastBlock = attempt.reason
-            yield* scheduleWake(gate, attempt.waitMillis, now)
+            gate.lastBlock = attempt.right.reason
+            yield* scheduleWake(gate, attempt.right.waitMillis, now)
             return
           }
         }
@@ -391,7 +391,7 @@ export const make = (
   const stopRenewal = (fiber: Fiber.RuntimeFiber<void> | undefined): Effect.Effect<void> =>
     fiber === undefined ? Effect.void : Fiber.interruptFork(fiber)
 
-  const refuse = (gate: Gate, refusal: Waiters.Refusal): Effect.Effect<never, Failure> =>
+  const refuse = (gate: Gate, refusal: Waiters.NeverFits): Effect.Effect<never, Failure> =>
     Effect.zipRight(
       gate.telemetry.refused("RequestExceedsLimitError"),
       Effect.fail<Failure>({ ...refusal, pool: gate.pool })
@@ -463,80 +463,104 @@ export const make = (
       )
     )
 
-  const admitWaiting = (
-    request: AdmitRequest,
-    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  ) =>
-    Effect.gen(function*() {
+  // Until it is admitted, a request waits as little more than its waiter in the queue: this is what thousands of
+  // waiting requests cost, so the waiting itself holds no generator frame, no Deferred and no timer of its own.
+  const admitWaiting = (request: AdmitRequest, restore: Restore) =>
+    Effect.flatMap(Clock.currentTimeMillis, (start) => {
       const gate = gateFor(request.pool)
       const lane: Lane = request.lane ?? "interactive"
       const holdBack = holdBackOf(lane)
-      const deadline = request.deadline === undefined ? Infinity : Duration.toMillis(request.deadline)
-      const start = yield* Clock.currentTimeMillis
       // the caller's input estimate, scaled by how the API's counts have compared to such estimates
       const cost = gate.inputRatio.scale(request.cost)
-      const estimatedInput = request.cost.inputTokens
-      if (gate.queue.isEmpty && !gate.pumping) {
-        const attempt = yield* tryReserve(gate, cost, holdBack, start)
+      const first = gate.queue.isEmpty && !gate.pumping ? tryReserve(gate, cost, holdBack, start) : undefined
+      if (first === undefined) return enqueue(request, gate, lane, holdBack, cost, start, restore)
+      return Effect.flatMap(first, (attempt) => {
         if (attempt._tag === "Granted") {
-          yield* gate.telemetry.admitted(lane, 0, undefined, false)
-          return yield* ticketFor(gate, attempt.lease, 0, undefined, estimatedInput)
+          return Effect.zipRight(
+            gate.telemetry.admitted(lane, 0, undefined, false),
+            ticketFor(gate, attempt.lease, 0, undefined, request.cost.inputTokens)
+          )
         }
-        if (attempt._tag === "NeverFits") return yield* refuse(gate, attempt)
+        if (attempt._tag === "NeverFits") return refuse(gate, attempt)
         gate.lastBlock = attempt.reason
-      }
-      const predicted = predictWait(gate, cost, lane, start)
-      const embargo = Math.max(0, (gate.lastView?.embargoUntil ?? 0) - start)
-      if (embargo > maxServerWaitMillis) {
-        return yield* tooLong(gate, predicted, maxServerWaitMillis, "embargo")
-      }
-      if (predicted > deadline) {
-        return yield* tooLong(gate, predicted, deadline, gate.lastBlock ?? "concurrency")
-      }
-      const waiter: Waiters.Waiter = {
-        cost,
-        lane,
-        holdBack,
-        enqueuedAt: start,
-        resume: yield* Deferred.make<AdmissionStore.Lease, Waiters.Refusal>(),
-        state: "waiting",
-        reason: undefined
-      }
-      gate.queue.add(waiter, request.retry === true)
-      yield* gate.telemetry.queueDepth(gate.queue)
-      yield* pump(gate)
-      const leave = Effect.suspend(() => {
-        if (waiter.state === "granted") {
-          // granted as it was interrupted: it was never sent
-          return Effect.flatMap(
-            Deferred.await(waiter.resume),
-            (lease) => releaseLease(gate, lease, notSent)
-          ).pipe(Effect.ignore)
-        }
-        gate.queue.leave(waiter, "gone")
-        return pump(gate)
+        return enqueue(request, gate, lane, holdBack, cost, start, restore)
       })
-      const awaited = Number.isFinite(deadline)
-        ? Effect.timeoutFail(Deferred.await(waiter.resume), {
-          duration: Duration.millis(Math.max(0, deadline - (yield* Clock.currentTimeMillis) + start)),
-          onTimeout: () => "timeout" as const
-        })
-        : Deferred.await(waiter.resume)
-      const exit = yield* Effect.exit(restore(awaited))
+    })
+
+  const enqueue = (
+    request: AdmitRequest,
+    gate: Gate,
+    lane: Lane,
+    holdBack: number,
+    cost: AdmissionStore.Cost,
+    start: number,
+    restore: Restore
+  ): Effect.Effect<Ticket, Failure | AdmissionStore.AdmissionStoreError> => {
+    const deadline = request.deadline === undefined ? Infinity : Duration.toMillis(request.deadline)
+    const predicted = predictWait(gate, cost, lane, start)
+    const embargo = Math.max(0, (gate.lastView?.embargoUntil ?? 0) - start)
+    if (embargo > maxServerWaitMillis) return tooLong(gate, predicted, maxServerWaitMillis, "embargo")
+    if (predicted > deadline) return tooLong(gate, predicted, deadline, gate.lastBlock ?? "concurrency")
+    const waiter: Waiters.Waiter = {
+      cost,
+      lane,
+      holdBack,
+      enqueuedAt: start,
+      lease: undefined,
+      refusal: undefined,
+      wake: undefined,
+      state: "waiting",
+      reason: undefined
+    }
+    gate.queue.add(waiter, request.retry === true)
+    const waiting = Effect.async<AdmissionStore.Lease, Waiters.Refusal>((wake) => {
+      if (waiter.lease !== undefined) return wake(Effect.succeed(waiter.lease))
+      if (waiter.refusal !== undefined) return wake(Effect.fail(waiter.refusal))
+      waiter.wake = wake
+    })
+    const awaited = Number.isFinite(deadline)
+      ? Effect.timeoutFail(waiting, { duration: Duration.millis(deadline), onTimeout: () => "timeout" as const })
+      : waiting
+    return gate.telemetry.queueDepth(gate.queue).pipe(
+      Effect.zipRight(pump(gate)),
+      Effect.zipRight(Effect.exit(restore(awaited))),
+      Effect.flatMap((exit) => waited(request, gate, lane, cost, start, deadline, waiter, exit))
+    )
+  }
+
+  const waited = (
+    request: AdmitRequest,
+    gate: Gate,
+    lane: Lane,
+    cost: AdmissionStore.Cost,
+    start: number,
+    deadline: number,
+    waiter: Waiters.Waiter,
+    exit: Exit.Exit<AdmissionStore.Lease, Waiters.Refusal | "timeout">
+  ): Effect.Effect<Ticket, Failure | AdmissionStore.AdmissionStoreError> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
       if (Exit.isSuccess(exit)) {
-        const now = yield* Clock.currentTimeMillis
-        yield* gate.telemetry.admitted(lane, now - start, waiter.reason, request.retry === true)
-        return yield* ticketFor(gate, exit.value, now - start, waiter.reason, estimatedInput)
+        return Effect.zipRight(
+          gate.telemetry.admitted(lane, now - start, waiter.reason, request.retry === true),
+          ticketFor(gate, exit.value, now - start, waiter.reason, request.cost.inputTokens)
+        )
       }
-      yield* leave
+      // it leaves the queue; if it was granted as it was interrupted, that lease was never used
+      const leave = waiter.state === "granted" && waiter.lease !== undefined
+        ? releaseLease(gate, waiter.lease, notSent)
+        : Effect.suspend(() => {
+          gate.queue.leave(waiter, "gone")
+          return pump(gate)
+        })
       const failure = Cause.failureOption(exit.cause)
-      if (Option.isNone(failure)) return yield* Effect.failCause(Cause.stripFailures(exit.cause))
-      if (failure.value === "timeout") {
-        const now = yield* Clock.currentTimeMillis
-        const predictedMore = predictWait(gate, cost, lane, now)
-        return yield* tooLong(gate, now - start + predictedMore, deadline, gate.lastBlock ?? "concurrency")
-      }
-      return yield* refuse(gate, failure.value)
+      const failed: Effect.Effect<never, Failure | AdmissionStore.AdmissionStoreError> = Option.isNone(failure)
+        ? Effect.failCause(Cause.stripFailures(exit.cause))
+        : failure.value === "timeout"
+        ? tooLong(gate, now - start + predictWait(gate, cost, lane, now), deadline, gate.lastBlock ?? "concurrency")
+        : failure.value._tag === "AdmissionStoreError"
+        ? Effect.fail(failure.value)
+        : refuse(gate, failure.value)
+      return Effect.zipRight(leave, failed)
     })
 
   const outputEstimate = (pool: string, maxTokens: number) =>

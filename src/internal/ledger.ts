@@ -103,6 +103,13 @@ export interface LedgerOptions {
   readonly outputPercentile: number
   /** Successful answers without rate-limit headers after which a pool is treated as unlimited. */
   readonly headerlessAfter: number
+  /**
+   * The share of every limit this ledger may spend, in (0, 1]: a budget that
+   * knows it is one of several sharing the limits (a process whose shared
+   * store is unreachable) takes its share of each capacity and level.
+   * Default 1.
+   */
+  readonly scale?: number | undefined
 }
 
 /** @internal */
@@ -117,6 +124,8 @@ export interface Limits {
 export class PoolLedger {
   known = false
   readonly buckets: { [K in Budget.BudgetBucket]?: Budget.Bucket } = {}
+  /** the limits as the server states them; a bucket's capacity is its share (`scale`) of its limit */
+  readonly limits: { [K in Budget.BudgetBucket]?: number } = {}
   embargoUntil = 0
   readonly leases = new Map<string, Lease>()
   /** what leases in flight took, per bucket */
@@ -134,10 +143,13 @@ export class PoolLedger {
   private outputCursor = 0
   private estimate: number | undefined = undefined
 
+  private readonly scale: number
   /** the latest time an operation was given: a `now` before it means the clock was set back */
   private latest = Number.NEGATIVE_INFINITY
 
-  constructor(readonly pool: string, readonly options: LedgerOptions) {}
+  constructor(readonly pool: string, readonly options: LedgerOptions) {
+    this.scale = options.scale ?? 1
+  }
 
   /**
    * Follows the clock. When it was set back, the pool's times are moved back with it, as if time had stood
@@ -163,11 +175,13 @@ export class PoolLedger {
     for (const name of Budget.budgetBuckets) {
       const limit = limits[name]
       if (limit === undefined || !(limit > 0)) continue
+      this.limits[name] = limit
+      const capacity = limit * this.scale
       const bucket = this.buckets[name]
       if (bucket === undefined) {
-        this.buckets[name] = Budget.makeBucket(limit, limit, now, this.options.windowMillis)
+        this.buckets[name] = Budget.makeBucket(capacity, capacity, now, this.options.windowMillis)
       } else {
-        this.resize(bucket, limit, now)
+        this.resize(bucket, capacity, now)
       }
       this.known = true
     }
@@ -197,9 +211,10 @@ export class PoolLedger {
     const charged = Budget.chargedBuckets(this.buckets, request.cost)
     for (const name of charged) {
       const amount = request.cost[name]!
-      const bucket = this.buckets[name]!
-      if (amount > bucket.capacity) {
-        return { _tag: "NeverFits", bucket: name, cost: amount, limit: bucket.capacity }
+      // against the limit, not a scaled share of it: a request the server accepts waits for a full bucket instead
+      const limit = this.limits[name] ?? this.buckets[name]!.capacity
+      if (amount > limit) {
+        return { _tag: "NeverFits", bucket: name, cost: amount, limit }
       }
     }
     if (this.leases.size >= Math.max(1, request.maxInFlight)) {
@@ -266,18 +281,23 @@ export class PoolLedger {
       if (bounds === undefined) continue
       // output is charged by the server as it is produced: what is still in flight is not in its levels yet
       const uncounted = name === "outputTokens" || name === "tokens" ? this.inFlightOutput + ownOutput : 0
+      const scale = this.scale
+      const capacity = bounds.limit * scale
+      const low = bounds.low * scale - uncounted
+      const high = bounds.high * scale - uncounted
+      this.limits[name] = bounds.limit
       const bucket = this.buckets[name]
       if (bucket === undefined) {
         // leases in flight took nothing from a bucket unknown when they were granted
-        this.buckets[name] = Budget.makeBucket(bounds.limit, bounds.low - uncounted, now, this.options.windowMillis)
+        this.buckets[name] = Budget.makeBucket(capacity, low, now, this.options.windowMillis)
         continue
       }
-      if (bucket.capacity !== bounds.limit) this.resize(bucket, bounds.limit, now)
+      if (bucket.capacity !== capacity) this.resize(bucket, capacity, now)
       Budget.advance(bucket, now)
-      if (bucket.level > bounds.high - uncounted) {
-        bucket.level = bounds.low - uncounted
-      } else if (quiescent && bucket.level < bounds.low - uncounted) {
-        bucket.level = bounds.low - uncounted
+      if (bucket.level > high) {
+        bucket.level = low
+      } else if (quiescent && bucket.level < low) {
+        bucket.level = low
       }
     }
     if (Object.keys(observation.buckets).length > 0) this.known = true

@@ -20,7 +20,6 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -30,6 +29,7 @@ import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import * as Admission from "../Admission.js"
 import type * as AdmissionStore from "../AdmissionStore.js"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
@@ -117,20 +117,21 @@ export const outcomeOf = (error: AttemptError): Admission.Outcome => {
 }
 
 // The span attributes and metrics of a call's answer, in OpenTelemetry's GenAI names.
-const answered = (call: Call, usage: Messages.Usage | undefined, value: unknown): Effect.Effect<void> => {
+const answered = (
+  call: Call,
+  usage: Messages.Usage | undefined,
+  value: unknown,
+  span: Tracer.Span
+): Effect.Effect<void> => {
   if (usage === undefined) return Effect.void
   const used = usageOf(usage)
   const message = value as Partial<Messages.Message>
-  return Effect.zipRight(
-    Effect.annotateCurrentSpan({
-      "gen_ai.usage.input_tokens": used.inputTokens,
-      "gen_ai.usage.output_tokens": used.outputTokens,
-      ...(typeof message.id === "string" ? { "gen_ai.response.id": message.id } : {}),
-      ...(typeof message.model === "string" ? { "gen_ai.response.model": message.model } : {}),
-      ...(typeof message.stop_reason === "string" ? { "gen_ai.response.finish_reasons": [message.stop_reason] } : {})
-    }),
-    GenAi.recordUsage(call.attributes, used)
-  )
+  span.attribute("gen_ai.usage.input_tokens", used.inputTokens)
+  span.attribute("gen_ai.usage.output_tokens", used.outputTokens)
+  if (typeof message.id === "string") span.attribute("gen_ai.response.id", message.id)
+  if (typeof message.model === "string") span.attribute("gen_ai.response.model", message.model)
+  if (typeof message.stop_reason === "string") span.attribute("gen_ai.response.finish_reasons", [message.stop_reason])
+  return GenAi.recordUsage(call.attributes, used)
 }
 
 const errorTypeOf = (cause: Cause.Cause<unknown>): string =>
@@ -281,7 +282,8 @@ export const make = (options: PipelineOptions): Pipeline => {
     if (retrier === undefined) {
       retrier = RetryPolicy.retry({
         ...retry,
-        headerWaits: "gate",
+        // the gate holds a retry until the server's time; with the gate off, the schedule must sleep it
+        headerWaits: admission.gating ? "gate" : "sleep",
         // a retry budget keeps a fleet of callers from multiplying load on a struggling API; a caller who asked to
         // wait out outages (retryOnOpenCircuit) is protected by the breaker instead, and loses nothing
         allowRetry: retry.allowRetry
@@ -313,6 +315,7 @@ export const make = (options: PipelineOptions): Pipeline => {
   const send = <A, R>(
     call: Call,
     number: number,
+    span: Tracer.Span,
     ticket: Admission.Ticket,
     read: Read<A, R>,
     remember: ((answer: ErrorAnswer) => void) | undefined
@@ -328,7 +331,11 @@ export const make = (options: PipelineOptions): Pipeline => {
         ticket.complete(outcomeOf(error))
       ),
       // no stack trace: it would cost more than the rest of the span, on every attempt
-      Effect.withSpan(`${call.name}.attempt`, { attributes: { "claude.attempt": number }, captureStackTrace: false })
+      Effect.withSpan(`${call.name}.attempt`, {
+        attributes: { "claude.attempt": number },
+        parent: span,
+        captureStackTrace: false
+      })
     )
 
   /**
@@ -339,13 +346,14 @@ export const make = (options: PipelineOptions): Pipeline => {
   const attemptOnce = <A>(
     call: Call,
     number: number,
+    span: Tracer.Span,
     read: Read<A, never>,
     remember?: (answer: ErrorAnswer) => void
   ): Effect.Effect<A, AttemptError> =>
     // an open circuit fails fast: no point queueing for budget first
     Effect.zipRight(
       breaker.check,
-      admission.withTicket(admitRequest(call, number), (ticket) => send(call, number, ticket, read, remember))
+      admission.withTicket(admitRequest(call, number), (ticket) => send(call, number, span, ticket, read, remember))
     )
 
   /**
@@ -356,6 +364,7 @@ export const make = (options: PipelineOptions): Pipeline => {
   const attemptOpen = <A>(
     call: Call,
     number: number,
+    span: Tracer.Span,
     read: Read<A, Scope.Scope>,
     remember?: (answer: ErrorAnswer) => void
   ): Effect.Effect<readonly [A, Scope.CloseableScope], AttemptError> =>
@@ -364,7 +373,7 @@ export const make = (options: PipelineOptions): Pipeline => {
         const body = Effect.zipRight(
           breaker.check,
           Effect.flatMap(admission.admit(admitRequest(call, number)), (ticket) =>
-            send(call, number, ticket, read, remember))
+            send(call, number, span, ticket, read, remember))
         ).pipe(Scope.extend(scope))
         return Effect.flatMap(Effect.exit(restore(body)), (exit) =>
           Exit.isSuccess(exit)
@@ -373,36 +382,40 @@ export const make = (options: PipelineOptions): Pipeline => {
       })
     )
 
+  // The call's span is made at once (so it covers any wait) but entered only by the attempts, which name it as
+  // their parent: a request waiting at the gate then holds a span object, not the context frames around it.
   const retried = <A>(
     call: Call,
-    run: (number: number) => Effect.Effect<A, AttemptError>,
-    onSuccess: (value: A) => Effect.Effect<void> = () => Effect.void
+    run: (number: number, span: Tracer.Span) => Effect.Effect<A, AttemptError>,
+    onSuccess: (value: A, span: Tracer.Span) => Effect.Effect<void> = () => Effect.void
   ): Effect.Effect<A, CallError> =>
-    Effect.suspend(() => {
-      let attempts = 0
-      const once = Effect.suspend(() => run(++attempts))
-      const retrier = retrierFor(call.pool)
-      const all: Effect.Effect<A, CallError> = retrier === undefined ? once : retrier(once)
-      return Effect.flatMap(Clock.currentTimeMillis, (start) =>
-        all.pipe(
-          Effect.tap(onSuccess),
-          Effect.onExit((exit) =>
-            Effect.flatMap(Clock.currentTimeMillis, (end) =>
-              Effect.zipRight(
-                Effect.annotateCurrentSpan("claude.attempts", attempts),
-                GenAi.recordDuration(
-                  call.attributes,
-                  (end - start) / 1000,
-                  Exit.isSuccess(exit) ? undefined : errorTypeOf(exit.cause)
-                )
-              ))
-          )
-        ))
-    }).pipe(
-      Effect.withSpan(call.name, {
+    Effect.flatMap(
+      Effect.makeSpan(call.name, {
         attributes: { "claude.pool": call.pool, "claude.path": call.request.url, ...call.attributes },
         captureStackTrace: false
-      })
+      }),
+      (span) =>
+        Effect.clockWith((clock) => {
+          const start = clock.unsafeCurrentTimeMillis()
+          let attempts = 0
+          const once = Effect.suspend(() => run(++attempts, span))
+          const retrier = retrierFor(call.pool)
+          const all: Effect.Effect<A, CallError> = retrier === undefined ? once : retrier(once)
+          return all.pipe(
+            Effect.tap((value) => onSuccess(value, span)),
+            Effect.onExit((exit) =>
+              Effect.suspend(() => {
+                span.attribute("claude.attempts", attempts)
+                span.end(clock.unsafeCurrentTimeNanos(), exit)
+                return GenAi.recordDuration(
+                  call.attributes,
+                  (clock.unsafeCurrentTimeMillis() - start) / 1000,
+                  Exit.isSuccess(exit) ? undefined : errorTypeOf(exit.cause)
+                )
+              })
+            )
+          )
+        })
     )
 
   const callBody = <A>(
@@ -428,7 +441,11 @@ export const make = (options: PipelineOptions): Pipeline => {
         )
         return decoded.right
       })
-    return retried(call, (number) => attemptOnce(call, number, read), (value) => answered(call, usage(value), value))
+    return retried(
+      call,
+      (number, span) => attemptOnce(call, number, span, read),
+      (value, span) => answered(call, usage(value), value, span)
+    )
   }
 
   const stream = (call: Call): Stream.Stream<
@@ -442,7 +459,10 @@ export const make = (options: PipelineOptions): Pipeline => {
         ticket: Admission.Ticket
       ) =>
         Effect.map(Streaming.open(response, rateLimits, secrets, timeout), (opened) => ({ opened, rateLimits, ticket }))
-      const [{ opened, rateLimits, ticket }, scope] = yield* retried(call, (number) => attemptOpen(call, number, read))
+      const [{ opened, rateLimits, ticket }, scope] = yield* retried(
+        call,
+        (number, span) => attemptOpen(call, number, span, read)
+      )
       yield* Effect.addFinalizer((exit) => Scope.close(scope, exit))
       return Delivery.events(opened, rateLimits, ticket, (used) => GenAi.recordUsage(call.attributes, used))
     }))
@@ -476,14 +496,14 @@ export const make = (options: PipelineOptions): Pipeline => {
           headers: response.headers,
           body: Delivery.bytes(opened, rateLimits, ticket, (used) => GenAi.recordUsage(call.attributes, used))
         }))
-      const answered = retried<RawAnswer>(call, (number) =>
+      const answered = retried<RawAnswer>(call, (number, span) =>
         streamed
-          ? Effect.map(attemptOpen(call, number, readStream, remember), ([answer, scope]): RawAnswer => ({
+          ? Effect.map(attemptOpen(call, number, span, readStream, remember), ([answer, scope]): RawAnswer => ({
             ...answer,
             // the lease is held until the reader is done with the stream
             body: Stream.ensuring(answer.body, Scope.close(scope, Exit.void))
           }))
-          : attemptOnce<RawAnswer>(call, number, readBody, remember))
+          : attemptOnce<RawAnswer>(call, number, span, readBody, remember))
       return Effect.catchAll(answered, (error) => {
         // the policy gave up on an error answer: hand that answer on, as the API gave it
         const last = lastError

@@ -5,7 +5,8 @@
  *
  * @internal
  */
-import type * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import type * as AdmissionStore from "../AdmissionStore.js"
 import * as Budget from "./budget.js"
 import type * as Ledger from "./ledger.js"
 
@@ -16,12 +17,15 @@ export const lanes = ["interactive", "batch"] as const
 export type Lane = typeof lanes[number]
 
 /** @internal */
-export type Refusal = {
+export type NeverFits = {
   readonly _tag: "NeverFits"
   readonly bucket: Budget.BudgetBucket
   readonly cost: number
   readonly limit: number
 }
+
+/** Why a waiter was refused: it can never fit, or the store cannot be reached (and will not be stood in for). @internal */
+export type Refusal = NeverFits | AdmissionStore.AdmissionStoreError
 
 /** @internal */
 export interface Waiter {
@@ -29,9 +33,13 @@ export interface Waiter {
   readonly lane: Lane
   readonly holdBack: number
   readonly enqueuedAt: number
-  readonly resume: Deferred.Deferred<Ledger.Lease, Refusal>
-  /** waiting, granted (the lease is in `resume`), or gone (interrupted or timed out) */
-  state: "waiting" | "granted" | "gone"
+  /** what the waiter was given, once it was */
+  lease: Ledger.Lease | undefined
+  refusal: Refusal | undefined
+  /** resumes the waiting fiber, once it sleeps */
+  wake: ((effect: Effect.Effect<Ledger.Lease, Refusal>) => void) | undefined
+  /** waiting, granted (`lease`), refused (`refusal`), or gone (interrupted or timed out) */
+  state: "waiting" | "granted" | "refused" | "gone"
   /** why the queue was held up when this waiter was admitted */
   reason: Ledger.BlockReason | "send-rate" | undefined
 }
@@ -110,14 +118,14 @@ export class WaitQueue {
   }
 
   /** Removes the head returned by {@link head}, which is leaving the queue with `state`. */
-  take(waiter: Waiter, state: "granted" | "gone"): void {
+  take(waiter: Waiter, state: "granted" | "refused" | "gone"): void {
     const queue = this.queues[waiter.lane]
     if (queue.peek() === waiter) queue.shift()
     this.leave(waiter, state)
   }
 
   /** A waiter anywhere in the queue leaves it (interrupted, timed out); it is dropped when it reaches the front. */
-  leave(waiter: Waiter, state: "granted" | "gone"): void {
+  leave(waiter: Waiter, state: "granted" | "refused" | "gone"): void {
     if (waiter.state !== "waiting") return
     waiter.state = state
     this.count(waiter, -1)
@@ -138,4 +146,16 @@ export class WaitQueue {
     const sums = this.waiting[waiter.lane]
     for (const name of Budget.budgetBuckets) sums[name] += sign * (waiter.cost[name] ?? 0)
   }
+}
+
+/** Gives a waiting waiter its lease, waking its fiber. @internal */
+export const grant = (waiter: Waiter, lease: Ledger.Lease): void => {
+  waiter.lease = lease
+  waiter.wake?.(Effect.succeed(lease))
+}
+
+/** Refuses a waiting waiter, waking its fiber. @internal */
+export const refuse = (waiter: Waiter, refusal: Refusal): void => {
+  waiter.refusal = refusal
+  waiter.wake?.(Effect.fail(refusal))
 }

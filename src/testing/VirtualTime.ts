@@ -162,12 +162,13 @@ export const run = <A, E, R>(
       [Clock.ClockTypeId]: Clock.ClockTypeId,
       unsafeCurrentTimeMillis: () => now,
       currentTimeMillis: Effect.sync(() => now),
+      // virtual time moves in whole milliseconds (a sleep of a fraction wakes at the next one), so this is exact
       unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
       currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
       sleep: (duration) =>
         Effect.async<void>((resume) => {
           const sleeper: Sleeper = {
-            wakeAt: now + Math.max(0, Duration.toMillis(duration)),
+            wakeAt: now + Math.ceil(Math.max(0, Duration.toMillis(duration))),
             sequence: sequence++,
             wake: () => resume(Effect.void)
           }

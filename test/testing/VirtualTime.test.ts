@@ -100,4 +100,17 @@ describe("VirtualTime.run", () => {
       yield* Fiber.interrupt(fiber)
       expect(yield* Ref.get(finalized)).toBe(true)
     }))
+
+  it.live("a sleep of a fraction of a millisecond wakes at the next whole one, and time stays representable", () =>
+    Effect.gen(function*() {
+      const result = yield* VirtualTime.run(
+        Effect.gen(function*() {
+          yield* Effect.sleep(Duration.millis(0.4))
+          yield* Effect.sleep(Duration.millis(1.6))
+          return yield* Clock.currentTimeNanos
+        }),
+        { start: 1_000 }
+      )
+      expect(Exit.isSuccess(result.exit) && result.exit.value).toBe(1_003n * 1_000_000n)
+    }))
 })
