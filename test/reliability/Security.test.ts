@@ -182,7 +182,9 @@ const failures: ReadonlyArray<Failure> = [
               ? { ...event, data: { type: "error", error: { type: "api_error", message: echo(request) } } }
               : event
           )
-          response.end(Buffer.from(Scripted.sseText(events)))
+          // the content first, the error a moment later (in one chunk, the error would come before any content)
+          response.write(Buffer.from(Scripted.sseText(events.slice(0, -1))))
+          setTimeout(() => response.end(Buffer.from(Scripted.sseText(events.slice(-1)))), 20)
         }),
         (url) => overLoopback(key, url, quick, stream)
       )
