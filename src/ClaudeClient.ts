@@ -15,8 +15,9 @@
  *
  * Each call is a span (`ClaudeClient.createMessage`, with the model, pool and
  * attempt count); each attempt a child span. The API key is `Redacted` and
- * sent only as the `x-api-key` header, which @effect/platform redacts from
- * spans and logs, and scrubbed from error messages built from a body. No
+ * sent only as the `x-api-key` header, added after the HTTP client's own
+ * span has seen the request (whose end would otherwise hold it in clear),
+ * and scrubbed from error messages built from a body. No
  * trace-context header (`traceparent`, `b3`) goes to the API unless
  * `tracePropagation` is on.
  *
@@ -34,7 +35,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Admission from "./Admission.js"
@@ -43,6 +44,7 @@ import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ClaudeError from "./ClaudeError.js"
 import * as GenAi from "./internal/genAiTelemetry.js"
 import * as Pipeline from "./internal/pipeline.js"
+import * as SecretHeaders from "./internal/secretHeaders.js"
 import * as MessageBatches from "./MessageBatches.js"
 import * as Messages from "./Messages.js"
 import type * as MessageStream from "./MessageStream.js"
@@ -340,12 +342,12 @@ export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.
     const timeout = Duration.decode(options.timeout ?? Duration.minutes(10))
     const poolOf = options.pool ?? Admission.modelPool
     const estimateOutputTokens = options.estimateOutputTokens
-    const http = (yield* HttpClient.HttpClient).pipe(
+    // the key is added last, under the tracing of the request: no span or error of the HTTP client holds it
+    const http = SecretHeaders.make(yield* HttpClient.HttpClient, { "x-api-key": options.apiKey }).pipe(
       HttpClient.withTracerPropagation(options.tracePropagation ?? false)
     )
     // every request's URL prefix and headers, built once
     const headers = Headers.fromInput({
-      "x-api-key": Redacted.value(options.apiKey),
       "anthropic-version": options.anthropicVersion ?? defaultAnthropicVersion,
       "content-type": "application/json",
       accept: "application/json",
