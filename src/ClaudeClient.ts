@@ -42,6 +42,7 @@ import * as Admission from "./Admission.js"
 import type * as AdmissionStore from "./AdmissionStore.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ClaudeError from "./ClaudeError.js"
+import * as ErrorText from "./internal/errorText.js"
 import * as GenAi from "./internal/genAiTelemetry.js"
 import * as Pipeline from "./internal/pipeline.js"
 import * as SecretHeaders from "./internal/secretHeaders.js"
@@ -335,7 +336,12 @@ export const outcomeOf: (error: AttemptError) => Admission.Outcome = Pipeline.ou
  */
 export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.InvalidBaseUrlError, Dependencies> =>
   Effect.gen(function*() {
-    const baseUrl = yield* parseBaseUrl(options.baseUrl ?? defaultBaseUrl)
+    const baseUrl = yield* Either.mapLeft(
+      parseBaseUrl(options.baseUrl ?? defaultBaseUrl),
+      // the key given as the base URL by mistake (two variables swapped) is not repeated in the error
+      (error) =>
+        new ClaudeError.InvalidBaseUrlError({ ...error, baseUrl: ErrorText.scrub(error.baseUrl, [options.apiKey]) })
+    )
     const admission = yield* Admission.Admission
     const breaker = yield* CircuitBreaker.CircuitBreaker
     const secrets = [options.apiKey]
