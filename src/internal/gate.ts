@@ -76,6 +76,12 @@ interface Gate {
   lastView: AdmissionStore.PoolView | undefined
   lastBlock: WaitReason | undefined
   inFlight: number
+  /**
+   * The server asked the pool to wait longer than `maxServerWait` (its embargo is cut to that): until this time
+   * (wall clock), new requests are refused at once, not queued; `refusedUntil` is when the server said.
+   */
+  refusingUntil: number
+  refusedUntil: number
 }
 
 type Attempt =
@@ -113,7 +119,9 @@ export const make = (
         timer: undefined,
         lastView: undefined,
         lastBlock: undefined,
-        inFlight: 0
+        inFlight: 0,
+        refusingUntil: 0,
+        refusedUntil: 0
       }
       gates.set(pool, gate)
     }
@@ -321,6 +329,11 @@ export const make = (
   // After a release: the adaptive parts, the record of what the API said, the gauges, and the queue.
   const released = (gate: Gate, outcome: Outcome, now: number, view: AdmissionStore.PoolView | undefined) => {
     adapt(gate, outcome, now)
+    const beyond = outcome._tag === "Refused" ? Settlement.waitBeyondCap(settlementOptions, outcome, now) : undefined
+    if (beyond !== undefined) {
+      gate.refusingUntil = now + maxServerWaitMillis
+      gate.refusedUntil = now + beyond
+    }
     if (view !== undefined) gate.lastView = view
     const recorded = outcome._tag === "Served" || outcome._tag === "Refused"
       ? rateLimitState.update(gate.pool, outcome.rateLimits)
@@ -499,7 +512,11 @@ export const make = (
     const deadline = request.deadline === undefined ? Infinity : Duration.toMillis(request.deadline)
     const predicted = predictWait(gate, cost, lane, start)
     const embargo = Math.max(0, (gate.lastView?.embargoUntil ?? 0) - start)
-    if (embargo > maxServerWaitMillis) return tooLong(gate, predicted, maxServerWaitMillis, "embargo")
+    // (a refusal time further away than the cap is from before the clock was set back: it no longer holds)
+    const refusing = gate.refusingUntil - start
+    if (embargo > maxServerWaitMillis || (refusing > 0 && refusing <= maxServerWaitMillis)) {
+      return tooLong(gate, Math.max(predicted, gate.refusedUntil - start), maxServerWaitMillis, "embargo")
+    }
     if (predicted > deadline) return tooLong(gate, predicted, deadline, gate.lastBlock ?? "concurrency")
     const waiter: Waiters.Waiter = {
       cost,
