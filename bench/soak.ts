@@ -261,12 +261,14 @@ export const measure = (options: Options): Effect.Effect<Report> =>
     yield* Scope.close(scope, Exit.void)
     const fibersAfterClose = (yield* supervisor.value).filter((fiber) => fiber.unsafePoll() === null).length
     const resources = yield* settledResources(resourcesBefore)
-    const heapAfter = heapBefore !== undefined && gc() ? process.memoryUsage().heapUsed : undefined
 
     const counts: Record<string, number> = {}
     for (const outcome of outcomes.values()) counts[outcome] = (counts[outcome] ?? 0) + 1
+    const ended = outcomes.size
+    // the run's own record of outcomes (one entry a request) is not the library's heap
+    outcomes.clear()
+    const heapAfter = heapBefore !== undefined && gc() ? process.memoryUsage().heapUsed : undefined
     const defects = counts["defect"] ?? 0
-    const ended = Array.from(outcomes.values()).length
     const typed = Object.entries(counts).filter(([outcome]) => outcome !== "defect")
       .reduce((sum, [, count]) => sum + count, 0)
     const heap = heapBefore !== undefined && heapAfter !== undefined
