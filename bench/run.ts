@@ -1,6 +1,6 @@
 /**
  * Runs the benchmarks and prints their tables: `npm run bench` for all,
- * `npm run bench -- admission|headers|memory|overhead|throughput|forecast|redis` for one.
+ * `npm run bench -- admission|headers|memory|overhead|throughput|forecast|redis|soak` for one.
  */
 import * as Admission from "./admission.js"
 import * as Compare from "./compare.js"
@@ -9,6 +9,7 @@ import * as Headers from "./headers.js"
 import * as Memory from "./memory.js"
 import * as Overhead from "./overhead.js"
 import * as Redis from "./redis.js"
+import * as Soak from "./soak.js"
 import * as Throughput from "./throughput.js"
 
 const benches: Record<string, () => unknown> = {
@@ -19,7 +20,8 @@ const benches: Record<string, () => unknown> = {
   overhead: Overhead.run,
   throughput: Throughput.run,
   forecast: Forecast.run,
-  redis: Redis.run
+  redis: Redis.run,
+  soak: Soak.bench
 }
 
 const chosen = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))

@@ -17,13 +17,18 @@
  *   that are still running; a success closes the circuit, a failure opens it
  *   again for another cooldown.
  *
+ * Cooldowns are timed on the monotonic clock: a wall clock set back a day
+ * does not keep the circuit open a day longer (nor does one set forward cut
+ * the cooldown short), and `CircuitOpenError.remaining` is never negative
+ * nor more than the period the circuit was opened for.
+ *
  * The state changes in synchronous steps; every transition is published on
  * {@link CircuitBreaker.changes}, logged, and set on the
  * {@link circuitStateGauge} metric.
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
+import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
@@ -167,12 +172,33 @@ type Internal =
     readonly consecutiveFailures: number
     readonly window: ReadonlyArray<boolean>
   }
-  | { readonly _tag: "Open"; readonly generation: number; readonly openedAt: number; readonly until: number }
+  | {
+    readonly _tag: "Open"
+    readonly generation: number
+    /** on the monotonic clock, as `until` */
+    readonly openedAt: number
+    readonly until: number
+    /** the wall clock when it opened, to report `openedAt` and `until` as dates */
+    readonly openedAtWall: number
+  }
   | { readonly _tag: "HalfOpen"; readonly generation: number }
 
 interface Permit {
   readonly generation: number
 }
+
+// The breaker's own times (the cooldown, the time left) run on the monotonic clock (`process.hrtime` under the
+// default Clock), so that a wall clock set back or forward neither stretches nor skips a cooldown; the wall clock
+// only reads server waits (`retry-after`, resets) and dates what it reports.
+interface Now {
+  readonly monotonic: number
+  readonly wall: number
+}
+
+const nowOf = (clock: Clock.Clock): Now => ({
+  monotonic: Number(clock.unsafeCurrentTimeNanos() / 1_000_000n),
+  wall: clock.unsafeCurrentTimeMillis()
+})
 
 type Outcome = { readonly _tag: "Success" } | { readonly _tag: "Failure"; readonly error: unknown } | {
   readonly _tag: "Abandoned"
@@ -193,8 +219,8 @@ const toPublic = (state: Internal): CircuitState => {
       return CircuitState.HalfOpen()
     case "Open":
       return CircuitState.Open({
-        openedAt: DateTime.unsafeMake(state.openedAt),
-        until: DateTime.unsafeMake(state.until)
+        openedAt: DateTime.unsafeMake(state.openedAtWall),
+        until: DateTime.unsafeMake(state.openedAtWall + (state.until - state.openedAt))
       })
   }
 }
@@ -227,20 +253,21 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
     const gauge = Metric.tagged(circuitStateGauge, "circuit", name)
     yield* Metric.set(gauge, 0)
 
-    const openUntil = (now: number, error: Option.Option<unknown>): number => {
+    const openUntil = (now: Now, error: Option.Option<unknown>): number => {
       const hinted = Option.flatMap(
         Option.filter(error, ClaudeError.isResponseError),
-        (failure) => RateLimitHeaders.retryDelay(failure.rateLimits, DateTime.unsafeMake(now))
+        (failure) => RateLimitHeaders.retryDelay(failure.rateLimits, DateTime.unsafeMake(now.wall))
       )
       const hintMillis = Option.getOrElse(Option.map(hinted, Duration.toMillis), () => 0)
-      return now + Math.min(maxCooldown, Math.max(cooldown, hintMillis))
+      return now.monotonic + Math.min(maxCooldown, Math.max(cooldown, hintMillis))
     }
 
-    const open = (previous: Internal, now: number, error: unknown): Internal => ({
+    const open = (previous: Internal, now: Now, error: unknown): Internal => ({
       _tag: "Open",
       generation: previous.generation + 1,
-      openedAt: now,
-      until: openUntil(now, Option.some(error))
+      openedAt: now.monotonic,
+      until: openUntil(now, Option.some(error)),
+      openedAtWall: now.wall
     })
 
     const trips = (state: Internal & { readonly _tag: "Closed" }): boolean => {
@@ -250,7 +277,7 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
       return failures / state.window.length >= rate.threshold
     }
 
-    const record = (state: Internal, permit: Permit, outcome: Outcome, now: number): Internal => {
+    const record = (state: Internal, permit: Permit, outcome: Outcome, now: Now): Internal => {
       if (state.generation !== permit.generation) return state
       switch (state._tag) {
         case "Open":
@@ -274,8 +301,12 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
       }
     }
 
-    const toHalfOpen = (state: Internal, now: number): Internal =>
-      state._tag === "Open" && now >= state.until
+    // never negative, never more than the period it was opened for
+    const remainingOf = (state: Internal & { readonly _tag: "Open" }, now: Now): Duration.Duration =>
+      Duration.millis(Math.min(state.until - state.openedAt, Math.max(0, state.until - now.monotonic)))
+
+    const toHalfOpen = (state: Internal, now: Now): Internal =>
+      state._tag === "Open" && now.monotonic >= state.until
         ? { _tag: "HalfOpen", generation: state.generation + 1 }
         : state
 
@@ -285,7 +316,10 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
       const state = toPublic(after)
       const log = after._tag === "Open"
         ? Effect.logWarning(`Circuit "${name}" opened`).pipe(
-          Effect.annotateLogs({ circuit: name, until: DateTime.formatIso(DateTime.unsafeMake(after.until)) })
+          Effect.annotateLogs({
+            circuit: name,
+            until: DateTime.formatIso(DateTime.unsafeMake(after.openedAtWall + (after.until - after.openedAt)))
+          })
         )
         : Effect.logInfo(`Circuit "${name}" is ${after._tag === "Closed" ? "closed" : "half-open"}`).pipe(
           Effect.annotateLogs({ circuit: name })
@@ -293,7 +327,7 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
       const schedule = after._tag === "Open"
         ? FiberHandle.run(
           timer,
-          Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sleep(Duration.millis(after.until - now))).pipe(
+          Effect.clockWith((clock) => Effect.sleep(Duration.millis(after.until - nowOf(clock).monotonic))).pipe(
             Effect.zipRight(transition((current, now) => toHalfOpen(current, now)))
           )
         )
@@ -303,24 +337,24 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
       })
     }
 
-    function transition(f: (state: Internal, now: number) => Internal): Effect.Effect<void> {
+    function transition(f: (state: Internal, now: Now) => Internal): Effect.Effect<void> {
       return Effect.clockWith((clock) =>
         Effect.suspend(() => {
           const before = current
-          current = f(before, clock.unsafeCurrentTimeMillis())
+          current = f(before, nowOf(clock))
           return transitioned(before, current)
         })
       )
     }
 
-    const admit = (current: Internal, now: number): readonly [Exit.Exit<Permit, CircuitOpenError>, Internal] => {
+    const admit = (current: Internal, now: Now): readonly [Exit.Exit<Permit, CircuitOpenError>, Internal] => {
       const state = toHalfOpen(current, now)
       switch (state._tag) {
         case "Closed":
           return [Exit.succeed({ generation: state.generation }), state]
         case "Open":
           return [
-            Exit.fail(new CircuitOpenError({ name, state: "Open", remaining: Duration.millis(state.until - now) })),
+            Exit.fail(new CircuitOpenError({ name, state: "Open", remaining: remainingOf(state, now) })),
             state
           ]
         case "HalfOpen":
@@ -334,7 +368,7 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
     const acquire: Effect.Effect<Permit, CircuitOpenError> = Effect.clockWith((clock) =>
       Effect.suspend(() => {
         const before = current
-        const [permit, after] = admit(before, clock.unsafeCurrentTimeMillis())
+        const [permit, after] = admit(before, nowOf(clock))
         if (Exit.isSuccess(permit)) inFlight++
         current = after
         return before === after ? permit : Effect.zipRight(transitioned(before, after), permit)
@@ -367,9 +401,9 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
     const check: Effect.Effect<void, CircuitOpenError> = Effect.clockWith((clock) =>
       Effect.suspend(() => {
         const state = current
-        const now = clock.unsafeCurrentTimeMillis()
-        return state._tag === "Open" && now < state.until
-          ? Effect.fail(new CircuitOpenError({ name, state: "Open", remaining: Duration.millis(state.until - now) }))
+        const now = nowOf(clock)
+        return state._tag === "Open" && now.monotonic < state.until
+          ? Effect.fail(new CircuitOpenError({ name, state: "Open", remaining: remainingOf(state, now) }))
           : Effect.void
       })
     )

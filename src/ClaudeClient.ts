@@ -15,8 +15,9 @@
  *
  * Each call is a span (`ClaudeClient.createMessage`, with the model, pool and
  * attempt count); each attempt a child span. The API key is `Redacted` and
- * sent only as the `x-api-key` header, which @effect/platform redacts from
- * spans and logs, and scrubbed from error messages built from a body. No
+ * sent only as the `x-api-key` header, added after the HTTP client's own
+ * span has seen the request (whose end would otherwise hold it in clear),
+ * and scrubbed from error messages built from a body. No
  * trace-context header (`traceparent`, `b3`) goes to the API unless
  * `tracePropagation` is on.
  *
@@ -34,15 +35,17 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Admission from "./Admission.js"
 import type * as AdmissionStore from "./AdmissionStore.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ClaudeError from "./ClaudeError.js"
+import * as ErrorText from "./internal/errorText.js"
 import * as GenAi from "./internal/genAiTelemetry.js"
 import * as Pipeline from "./internal/pipeline.js"
+import * as SecretHeaders from "./internal/secretHeaders.js"
 import * as MessageBatches from "./MessageBatches.js"
 import * as Messages from "./Messages.js"
 import type * as MessageStream from "./MessageStream.js"
@@ -186,7 +189,10 @@ export interface Options {
   readonly anthropicVersion?: string | undefined
   /** Values for the `anthropic-beta` header. */
   readonly betas?: ReadonlyArray<string> | undefined
-  /** Per-attempt timeout, body included. Default 10 minutes (as the official SDK). */
+  /**
+   * Per-attempt timeout, body included; for a stream, until its first content, then the longest silence between
+   * two of its chunks. Default 10 minutes (as the official SDK).
+   */
   readonly timeout?: Duration.DurationInput | undefined
   /** Retry policy options; `false` sends each request once. */
   readonly retry?: RetryPolicy.Options | false | undefined
@@ -330,19 +336,24 @@ export const outcomeOf: (error: AttemptError) => Admission.Outcome = Pipeline.ou
  */
 export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.InvalidBaseUrlError, Dependencies> =>
   Effect.gen(function*() {
-    const baseUrl = yield* parseBaseUrl(options.baseUrl ?? defaultBaseUrl)
+    const baseUrl = yield* Either.mapLeft(
+      parseBaseUrl(options.baseUrl ?? defaultBaseUrl),
+      // the key given as the base URL by mistake (two variables swapped) is not repeated in the error
+      (error) =>
+        new ClaudeError.InvalidBaseUrlError({ ...error, baseUrl: ErrorText.scrub(error.baseUrl, [options.apiKey]) })
+    )
     const admission = yield* Admission.Admission
     const breaker = yield* CircuitBreaker.CircuitBreaker
     const secrets = [options.apiKey]
     const timeout = Duration.decode(options.timeout ?? Duration.minutes(10))
     const poolOf = options.pool ?? Admission.modelPool
     const estimateOutputTokens = options.estimateOutputTokens
-    const http = (yield* HttpClient.HttpClient).pipe(
+    // the key is added last, under the tracing of the request: no span or error of the HTTP client holds it
+    const http = SecretHeaders.make(yield* HttpClient.HttpClient, { "x-api-key": options.apiKey }).pipe(
       HttpClient.withTracerPropagation(options.tracePropagation ?? false)
     )
     // every request's URL prefix and headers, built once
     const headers = Headers.fromInput({
-      "x-api-key": Redacted.value(options.apiKey),
       "anthropic-version": options.anthropicVersion ?? defaultAnthropicVersion,
       "content-type": "application/json",
       accept: "application/json",

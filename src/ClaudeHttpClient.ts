@@ -40,7 +40,7 @@ import type * as RetryPolicy from "./RetryPolicy.js"
  * @category models
  */
 export interface Options {
-  /** Per-attempt timeout (for a stream: until its first content). Default 10 minutes. */
+  /** Per-attempt timeout (for a stream: until its first content, then the longest silence between two chunks). Default 10 minutes. */
   readonly timeout?: Duration.DurationInput | undefined
   /** Retry policy options; `false` sends each request once. */
   readonly retry?: RetryPolicy.Options | false | undefined

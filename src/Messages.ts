@@ -40,7 +40,8 @@ export const TextBlockParam = Schema.Struct({
  * @category schemas
  */
 export const OtherBlockParam = Schema.Struct(
-  { type: Schema.String },
+  // a text block is a TextBlockParam: one whose text is not a string is refused, not passed through
+  { type: Schema.String.pipe(Schema.filter((type) => type !== "text", { message: () => "not a text block" })) },
   Schema.Record({ key: Schema.String, value: Schema.Unknown })
 )
 
@@ -77,6 +78,11 @@ const InputFields = {
 // Fields the schema does not name pass through untouched: the API grows every month.
 const OtherFields = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
+// The API refuses a request without messages. Checked once the fields are valid, so that it is not one more
+// problem listed next to theirs.
+const atLeastOneMessage = (params: { readonly messages: ReadonlyArray<unknown> }) =>
+  params.messages.length > 0 || { path: ["messages"], message: "at least one message is required" }
+
 /**
  * Parameters of `POST /v1/messages`: the known fields are validated, any
  * other field is sent as given.
@@ -95,13 +101,13 @@ export const CreateMessageParams = Schema.Struct({
   ...InputFields,
   max_tokens: Schema.Int.pipe(Schema.positive()),
   temperature: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
-  top_p: Schema.optional(Schema.Number),
-  top_k: Schema.optional(Schema.Int),
+  top_p: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  top_k: Schema.optional(Schema.NonNegativeInt),
   stop_sequences: Schema.optional(Schema.Array(Schema.String)),
   metadata: Schema.optional(Schema.Struct({ user_id: Schema.optional(Schema.String) })),
   service_tier: Schema.optional(Schema.Literal("auto", "standard_only")),
   stream: Schema.optional(Schema.Boolean)
-}, OtherFields)
+}, OtherFields).pipe(Schema.filter(atLeastOneMessage))
 
 /**
  * @since 0.1.0
@@ -116,7 +122,7 @@ export type CreateMessageParams = typeof CreateMessageParams.Type
  * @since 0.1.0
  * @category schemas
  */
-export const CountTokensParams = Schema.Struct(InputFields, OtherFields)
+export const CountTokensParams = Schema.Struct(InputFields, OtherFields).pipe(Schema.filter(atLeastOneMessage))
 
 /**
  * The options to encode request parameters with: fields the schemas do not

@@ -413,8 +413,10 @@ export const headerWait = (snapshot: RateLimitSnapshot, now: DateTime.Utc): Opti
   const latestReset = Math.max(
     ...exhausted.map((name) => DateTime.toEpochMillis(Option.getOrThrow(snapshot[name].reset)))
   )
+  // measured, like retry-after, from when the response arrived: a clock set back since cannot lengthen it
+  const atReceipt = Duration.millis(Math.max(0, latestReset - DateTime.toEpochMillis(snapshot.receivedAt)))
   return Option.some({
-    wait: Duration.millis(Math.max(0, latestReset - DateTime.toEpochMillis(now))),
+    wait: remainingOf(atReceipt, elapsed),
     rule: "bucket-reset",
     buckets: exhausted
   })

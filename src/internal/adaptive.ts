@@ -80,6 +80,7 @@ export class SendRate {
     if (!this.enabled) return
     const { beta, scale } = this.options
     const k = Math.cbrt((this.lastMaxRate * (1 - beta)) / scale)
+    if (now < this.lastThrottle) this.lastThrottle = now
     const t = (now - this.lastThrottle) / 1000
     const cubic = scale * Math.pow(t - k, 3) + this.lastMaxRate
     this.refill(now)
@@ -89,6 +90,8 @@ export class SendRate {
   }
 
   private refill(now: number): void {
+    // the clock set back: no time has passed, rather than none until it catches up
+    if (now < this.lastRefill) this.lastRefill = now
     if (now > this.lastRefill) {
       const capacity = Math.max(1, this.fillRate)
       this.tokens = Math.min(capacity, this.tokens + ((now - this.lastRefill) / 1000) * this.fillRate)
@@ -98,6 +101,7 @@ export class SendRate {
 
   private measure(now: number): void {
     const width = 500
+    if (now < this.bucketStart) this.bucketStart = now
     if (now - this.bucketStart >= width) {
       const rate = (this.bucketCount * 1000) / Math.max(width, now - this.bucketStart)
       this.measured = this.measured === 0 ? rate : 0.8 * rate + 0.2 * this.measured
@@ -145,6 +149,7 @@ export class ConcurrencyWindow {
   served(now: number): void {
     if (!this.bound) return
     this.bound = false
+    if (now < this.lastCut) this.lastCut = now
     if (this.size >= this.ceiling) {
       // at the ceiling the API taught us: probe one higher only after a quiet while
       if (this.ceiling < this.options.max && now - this.lastCut >= this.options.probeAfterMillis) {

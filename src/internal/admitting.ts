@@ -214,7 +214,11 @@ export const make = (core: Core) => {
     const deadline = request.deadline === undefined ? Infinity : Duration.toMillis(request.deadline)
     const predicted = PoolGate.predictWait(gate, cost, lane, holdBackOf(lane), start)
     const embargo = Math.max(0, (gate.lastView?.embargoUntil ?? 0) - start)
-    if (embargo > maxServerWaitMillis) return tooLong(gate, predicted, maxServerWaitMillis, "embargo")
+    // (a refusal time further away than the cap is from before the clock was set back: it no longer holds)
+    const refusing = gate.refusingUntil - start
+    if (embargo > maxServerWaitMillis || (refusing > 0 && refusing <= maxServerWaitMillis)) {
+      return tooLong(gate, Math.max(predicted, gate.refusedUntil - start), maxServerWaitMillis, "embargo")
+    }
     if (predicted > deadline) return tooLong(gate, predicted, deadline, gate.lastBlock ?? "concurrency")
     const waiter: Waiters.Waiter = {
       cost,

@@ -243,6 +243,11 @@ export const make = (
     view: AdmissionStore.PoolView | undefined
   ) => {
     PoolGate.adapt(gate, outcome, now)
+    const beyond = outcome._tag === "Refused" ? Settlement.waitBeyondCap(settlementOptions, outcome, now) : undefined
+    if (beyond !== undefined) {
+      gate.refusingUntil = now + maxServerWaitMillis
+      gate.refusedUntil = now + beyond
+    }
     const holdStarted = outcome._tag === "Refused" && outcome.signal === "spend-limit" && spendHold !== undefined
       && spendHold.reached(gate.pool, now)
     if (view !== undefined) gate.lastView = view

@@ -144,12 +144,34 @@ export class PoolLedger {
   private estimate: number | undefined = undefined
 
   private readonly scale: number
+  /** the latest time an operation was given: a `now` before it means the clock was set back */
+  private latest = Number.NEGATIVE_INFINITY
 
   constructor(readonly pool: string, readonly options: LedgerOptions) {
     this.scale = options.scale ?? 1
   }
 
+  /**
+   * Follows the clock. When it was set back, the pool's times are moved back with it, as if time had stood
+   * still: an embargo keeps the time it had left (never more than the server asked), a bucket the level it had
+   * (it refills from now on, instead of waiting for the clock to catch up with its last update).
+   */
+  private follow(now: number): void {
+    if (now >= this.latest) {
+      this.latest = now
+      return
+    }
+    const back = this.latest - now
+    if (this.embargoUntil > 0) this.embargoUntil -= back
+    for (const name of Budget.budgetBuckets) {
+      const bucket = this.buckets[name]
+      if (bucket !== undefined) bucket.at -= back
+    }
+    this.latest = now
+  }
+
   configure(limits: Limits, now: number): void {
+    this.follow(now)
     for (const name of Budget.budgetBuckets) {
       const limit = limits[name]
       if (limit === undefined || !(limit > 0)) continue
@@ -166,6 +188,7 @@ export class PoolLedger {
   }
 
   view(now: number): PoolView {
+    this.follow(now)
     const buckets: { [K in Budget.BudgetBucket]?: BucketView } = {}
     for (const name of Budget.budgetBuckets) {
       const bucket = this.buckets[name]
@@ -177,6 +200,7 @@ export class PoolLedger {
   }
 
   reserve(request: ReserveRequest, now: number, id: string): ReserveResult {
+    this.follow(now)
     if (now < this.embargoUntil) {
       return this.blocked("embargo", this.embargoUntil - now, now)
     }
@@ -211,6 +235,7 @@ export class PoolLedger {
   }
 
   release(lease: Lease, settlement: Settlement, now: number): PoolView {
+    this.follow(now)
     if (!this.leases.delete(lease.id)) return this.view(now)
     for (const name of Budget.budgetBuckets) {
       this.inFlightTaken[name] -= lease.taken[name] ?? 0
@@ -247,6 +272,7 @@ export class PoolLedger {
    * response must not hand back capacity that later requests have used.
    */
   observe(observation: Observation, now: number, quiescent: boolean, ownOutput = 0): void {
+    this.follow(now)
     if (observation.embargoUntil !== undefined) {
       this.embargoUntil = Math.max(this.embargoUntil, observation.embargoUntil)
     }

@@ -456,7 +456,8 @@ export const make = (options: PipelineOptions): Pipeline => {
         response: HttpClientResponse.HttpClientResponse,
         rateLimits: RateLimitHeaders.RateLimitSnapshot,
         ticket: Admission.Ticket
-      ) => Effect.map(Streaming.open(response, rateLimits, secrets), (opened) => ({ opened, rateLimits, ticket }))
+      ) =>
+        Effect.map(Streaming.open(response, rateLimits, secrets, timeout), (opened) => ({ opened, rateLimits, ticket }))
       const [{ opened, rateLimits, ticket }, scope] = yield* retried(
         call,
         (number, span) => attemptOpen(call, number, span, read)
@@ -488,7 +489,7 @@ export const make = (options: PipelineOptions): Pipeline => {
         rateLimits: RateLimitHeaders.RateLimitSnapshot,
         ticket: Admission.Ticket
       ) =>
-        Effect.map(Streaming.open(response, rateLimits, secrets), (opened) => ({
+        Effect.map(Streaming.open(response, rateLimits, secrets, timeout), (opened) => ({
           _tag: "Stream" as const,
           status: response.status,
           headers: response.headers,

@@ -38,6 +38,12 @@ export interface PoolGate {
   lastView: AdmissionStore.PoolView | undefined
   lastBlock: WaitReason | undefined
   inFlight: number
+  /**
+   * The server asked the pool to wait longer than `maxServerWait` (its embargo is cut to that): until this time
+   * (wall clock), new requests are refused at once, not queued; `refusedUntil` is when the server said.
+   */
+  refusingUntil: number
+  refusedUntil: number
 }
 
 /** @internal */
@@ -55,7 +61,9 @@ export const make = (pool: string, options: PoolGateOptions): PoolGate => ({
   timer: undefined,
   lastView: undefined,
   lastBlock: undefined,
-  inFlight: 0
+  inFlight: 0,
+  refusingUntil: 0,
+  refusedUntil: 0
 })
 
 /** The send rate's hold on the next request, if any. @internal */

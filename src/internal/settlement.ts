@@ -61,6 +61,20 @@ export const observation = (
   return { buckets, embargoUntil, includesOwnOutput: !streamed }
 }
 
+/**
+ * For a refusal that holds the pool, the server's wait when it is longer than `maxServerWaitMillis` (the embargo
+ * is cut to that): requests are then refused at once while the cut embargo lasts, not queued for it.
+ *
+ * @internal
+ */
+export const waitBeyondCap = (options: SettlementOptions, outcome: Outcome, now: number): number | undefined => {
+  if (outcome._tag !== "Refused" || !embargoes(outcome.signal)) return undefined
+  const wait = RateLimitHeaders.headerWait(outcome.rateLimits, DateTime.unsafeMake(now))
+  if (Option.isNone(wait)) return undefined
+  const millis = Duration.toMillis(wait.value.wait)
+  return millis > options.maxServerWaitMillis ? millis : undefined
+}
+
 /** The settlement of a lease whose request ended with `outcome`. @internal */
 export const settlementOf = (options: SettlementOptions, outcome: Outcome, now: number): AdmissionStore.Settlement => {
   switch (outcome._tag) {

@@ -9,6 +9,7 @@
  */
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -100,7 +101,10 @@ export const events = (
       return Either.right(parsed)
     }
     const body = response.stream.pipe(
-      Stream.mapError((error): StreamBreak => ({ _tag: "Cut", message: error.message })),
+      // once message_stop has arrived the answer is whole: a connection lost afterwards takes nothing from it
+      Stream.catchAll((error) =>
+        stopped ? Stream.empty : Stream.fail<StreamBreak>({ _tag: "Cut", message: error.message })
+      ),
       Stream.mapConcatEffect((bytes) => parse(decoder.decode(bytes, { stream: true })))
     )
     const end = Stream.suspend(() => {
@@ -136,14 +140,17 @@ export const breakToError = (
 
 /**
  * Reads events until the first content delta. A break before it fails with
- * the typed error it stands for; the rest is left to pull, in `scope`.
+ * the typed error it stands for; the rest is left to pull, in `scope`, and
+ * breaks (as a `Cut`) when nothing arrives for `idleTimeout`: a stream that
+ * stalls after content has reached the caller must not hang it.
  *
  * @internal
  */
 export const open = (
   response: HttpClientResponse.HttpClientResponse,
   rateLimits: RateLimitHeaders.RateLimitSnapshot,
-  secrets: ReadonlyArray<Redacted.Redacted<string>>
+  secrets: ReadonlyArray<Redacted.Redacted<string>>,
+  idleTimeout: Duration.Duration
 ): Effect.Effect<Opened, ClaudeError.ClaudeError, Scope.Scope> =>
   Effect.gen(function*() {
     const pull = yield* Stream.toPull(events(response, rateLimits, secrets))
@@ -157,7 +164,12 @@ export const open = (
       }
       for (const event of chunk.right) buffered.push(event)
       if (Chunk.some(chunk.right, (parsed) => isContent(parsed.event))) {
-        return { buffered, rest: Stream.repeatEffectChunkOption(pull) }
+        const stalled = Option.some<StreamBreak>({
+          _tag: "Cut",
+          message: `nothing arrived for ${Duration.format(idleTimeout)}: the stream stalled`
+        })
+        const next = Effect.timeoutFail(pull, { duration: idleTimeout, onTimeout: () => stalled })
+        return { buffered, rest: Stream.repeatEffectChunkOption(next) }
       }
     }
   })

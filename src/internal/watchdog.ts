@@ -11,7 +11,7 @@
  *
  * @internal
  */
-import * as Clock from "effect/Clock"
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -29,6 +29,10 @@ export interface Watchdog {
   /** Runs `effect` in a child fiber; past the timeout it is interrupted and the call fails with `onTimeout()`. */
   readonly timeout: <A, E, R, E2>(effect: Effect.Effect<A, E, R>, onTimeout: () => E2) => Effect.Effect<A, E | E2, R>
 }
+
+// Deadlines are kept on the monotonic clock (`process.hrtime` under the default Clock): a wall clock set back a day
+// must not give an attempt a day longer.
+const monotonicMillis = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
 
 /** @internal */
 export const make = (timeout: Duration.Duration): Watchdog => {
@@ -52,8 +56,9 @@ export const make = (timeout: Duration.Duration): Watchdog => {
       running = undefined
       return Effect.void
     }
-    return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      next.deadline > now
+    return Effect.clockWith((clock) => {
+      const now = monotonicMillis(clock)
+      return next.deadline > now
         ? Effect.zipRight(Effect.sleep(Duration.millis(next.deadline - now)), watch)
         : Effect.zipRight(
           Effect.suspend(() => {
@@ -62,7 +67,8 @@ export const make = (timeout: Duration.Duration): Watchdog => {
             return Fiber.interruptFork(next.fiber)
           }),
           watch
-        ))
+        )
+    })
   })
 
   const register = (fiber: Fiber.RuntimeFiber<unknown, unknown>, now: number): Effect.Effect<Entry> =>
@@ -93,7 +99,7 @@ export const make = (timeout: Duration.Duration): Watchdog => {
       Effect.flatMap(
         Effect.fork(restore(effect)),
         (fiber) =>
-          Effect.flatMap(Effect.clockWith((clock) => register(fiber, clock.unsafeCurrentTimeMillis())), (entry) =>
+          Effect.flatMap(Effect.clockWith((clock) => register(fiber, monotonicMillis(clock))), (entry) =>
             restore(Fiber.await(fiber)).pipe(
               Effect.onInterrupt(() =>
                 Fiber.interrupt(fiber)

@@ -18,6 +18,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
 
 /**
  * One scripted answer. `body` may be a string (sent as is) or any other
@@ -37,6 +38,28 @@ export interface ScriptedResponse {
   readonly events?: ReadonlyArray<{ readonly event: string; readonly data: unknown }> | undefined
   /** With `events`: the connection is cut after this many of them. */
   readonly cutAfterEvents?: number | undefined
+  /**
+   * The body (`events` or `body`) is sent in chunks of this many bytes (instead of one event a chunk), so that a
+   * chunk may end anywhere (inside a field, inside a multi-byte character).
+   *
+   * @since 0.2.0
+   */
+  readonly chunkBytes?: number | undefined
+  /**
+   * The connection ends after this many bytes of the body (`events` or `body`), wherever that falls. How it ends
+   * is `cutWith`.
+   *
+   * @since 0.2.0
+   */
+  readonly cutAfterBytes?: number | undefined
+  /**
+   * How a cut body ends: `"reset"` (default), the connection fails; `"end"`, it closes cleanly as if the body
+   * were complete (a proxy that gave up); `"stall"`, nothing more ever comes and the connection stays open (a
+   * response that never ends).
+   *
+   * @since 0.2.0
+   */
+  readonly cutWith?: "reset" | "end" | "stall" | undefined
 }
 
 /**
@@ -141,6 +164,10 @@ export const make = (
             new HttpClientError.RequestError({ request, reason: "Transport", description: "connection reset by peer" })
           )
         }
+        const status = response.status ?? 200
+        if (response.chunkBytes !== undefined || response.cutAfterBytes !== undefined) {
+          return cutResponse(request, status, response)
+        }
         const body = response.events !== undefined
           ? sseBody(response.events, response.cutAfterEvents)
           : response.body === undefined
@@ -151,7 +178,9 @@ export const make = (
         const headers = response.events !== undefined
           ? { "content-type": "text/event-stream", ...response.headers }
           : response.headers ?? {}
-        return HttpClientResponse.fromWeb(request, new Response(body, { status: response.status ?? 200, headers }))
+        // a 204, 205 or 304 has no body on the wire (the web Response refuses one)
+        const sent = nullBodyStatuses.has(status) ? null : body
+        return HttpClientResponse.fromWeb(request, new Response(sent, { status, headers }))
       })
     )
     const requests = Ref.get(recorded)
@@ -160,6 +189,8 @@ export const make = (
       sendTimes: Effect.map(requests, (all) => all.map((entry) => entry.sentAt - (all[0]?.sentAt ?? 0)))
     }] as const
   })
+
+const nullBodyStatuses: ReadonlySet<number> = new Set([204, 205, 304])
 
 const encoder = new TextEncoder()
 
@@ -184,6 +215,67 @@ const sseBody = (
       controller.enqueue(encoder.encode(`event: ${item.event}\ndata: ${data}\n\n`))
     }
   }, { highWaterMark: 0 })
+}
+
+/**
+ * The server-sent events `events` as the bytes of a body, as the API frames them.
+ *
+ * @since 0.2.0
+ * @category responses
+ */
+export const sseText = (events: ReadonlyArray<{ readonly event: string; readonly data: unknown }>): Uint8Array =>
+  encoder.encode(
+    events.map((item) =>
+      `event: ${item.event}\ndata: ${typeof item.data === "string" ? item.data : JSON.stringify(item.data)}\n\n`
+    ).join("")
+  )
+
+// A response whose body (the events, or `body`) comes in chunks of `chunkBytes`, ended after `cutAfterBytes` by a
+// reset, a clean end or a stall. The body is a Stream of values, not a web stream: no promise to wait for between
+// chunks, so a body cut byte by byte costs microseconds a chunk (and works inside VirtualTime).
+const cutResponse = (
+  request: HttpClientRequest.HttpClientRequest,
+  status: number,
+  response: ScriptedResponse
+): HttpClientResponse.HttpClientResponse => {
+  const headers = response.events !== undefined
+    ? { "content-type": "text/event-stream", ...response.headers }
+    : { ...response.headers }
+  const all = response.events !== undefined
+    ? sseText(response.events)
+    : encoder.encode(
+      response.body === undefined
+        ? ""
+        : typeof response.body === "string"
+        ? response.body
+        : JSON.stringify(response.body)
+    )
+  const cutAfter = response.cutAfterBytes
+  const end = cutAfter === undefined ? all.length : Math.max(0, Math.min(all.length, Math.floor(cutAfter)))
+  const size = Math.max(1, Math.floor(response.chunkBytes ?? all.length))
+  const chunks: Array<Uint8Array> = []
+  for (let offset = 0; offset < end; offset += size) chunks.push(all.slice(offset, Math.min(end, offset + size)))
+  const base = HttpClientResponse.fromWeb(request, new Response(null, { status, headers }))
+  const cutWith = cutAfter === undefined ? "end" : response.cutWith ?? "reset"
+  const bytes: Stream.Stream<Uint8Array, HttpClientError.ResponseError> = cutWith === "stall"
+    ? Stream.concat(Stream.fromIterable(chunks), Stream.never)
+    : cutWith === "reset"
+    ? Stream.concat(
+      Stream.fromIterable(chunks),
+      Stream.fail(
+        new HttpClientError.ResponseError({
+          request,
+          response: base,
+          reason: "Decode",
+          description: "connection reset by peer"
+        })
+      )
+    )
+    : Stream.fromIterable(chunks)
+  return Object.create(base, {
+    stream: { value: bytes },
+    text: { value: Stream.mkString(Stream.decodeText(bytes)) }
+  }) as HttpClientResponse.HttpClientResponse
 }
 
 /**
