@@ -108,7 +108,9 @@ describe("forecast (in process, virtual time)", () => {
       expect(report.succeeded).toBe(25)
       expect(report.failed).toBe(5)
       expect(Object.values(report.failures).reduce((a, b) => a + b, 0)).toBe(5)
-      expect(report.simulator?.rateLimitedByErrorCode).toEqual({ enforced_spend_limit_reached: 5 })
+      // the first refusal holds the rest: they fail at once, unsent, instead of collecting the same answer
+      expect(report.failures).toEqual({ SpendLimitReachedError: 1, SpendLimitHoldError: 4 })
+      expect(report.simulator?.rateLimitedByErrorCode).toEqual({ enforced_spend_limit_reached: 1 })
     }))
 })
 
