@@ -42,6 +42,8 @@ import * as Admission from "./Admission.js"
 import type * as AdmissionStore from "./AdmissionStore.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ClaudeError from "./ClaudeError.js"
+import * as AttemptOutcome from "./internal/attemptOutcome.js"
+import * as BodyDecoder from "./internal/bodyDecoder.js"
 import * as ErrorText from "./internal/errorText.js"
 import * as GenAi from "./internal/genAiTelemetry.js"
 import * as Pipeline from "./internal/pipeline.js"
@@ -291,11 +293,11 @@ const streamRefused = new ClaudeError.RequestValidationError({
 const encodeCountParams = bodyEncoder(Messages.CountTokensParams)
 const encodeBatchParams = bodyEncoder(MessageBatches.CreateBatchParams)
 
-const decodeMessage = Pipeline.json(Messages.Message)
-const decodeTokenCount = Pipeline.json(Messages.TokenCount)
-const decodeBatch = Pipeline.json(MessageBatches.MessageBatch)
+const decodeMessage = BodyDecoder.json(Messages.Message)
+const decodeTokenCount = BodyDecoder.json(Messages.TokenCount)
+const decodeBatch = BodyDecoder.json(MessageBatches.MessageBatch)
 // the results endpoint answers JSON Lines, one result a line
-const decodeBatchResults = Pipeline.jsonLines(MessageBatches.BatchResult)
+const decodeBatchResults = BodyDecoder.jsonLines(MessageBatches.BatchResult)
 
 /**
  * What the client is built from: the `HttpClient` it sends through, and the
@@ -314,7 +316,7 @@ export type Dependencies = HttpClient.HttpClient | Admission.Admission | Circuit
  * @since 0.2.0
  * @category admission
  */
-export const signalOf: (error: ClaudeError.ResponseError) => Admission.Signal = Pipeline.signalOf
+export const signalOf: (error: ClaudeError.ResponseError) => Admission.Signal = AttemptOutcome.signalOf
 
 /**
  * How an attempt that admission let through and that failed ended, as
@@ -325,7 +327,7 @@ export const signalOf: (error: ClaudeError.ResponseError) => Admission.Signal = 
  * @since 0.2.0
  * @category admission
  */
-export const outcomeOf: (error: AttemptError) => Admission.Outcome = Pipeline.outcomeOf
+export const outcomeOf: (error: AttemptError) => Admission.Outcome = AttemptOutcome.outcomeOf
 
 /**
  * Builds the client from the `HttpClient`, `Admission` and
