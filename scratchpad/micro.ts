@@ -5,8 +5,8 @@ import { Schema } from "effect"
 import * as Admission from "../src/Admission.js"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as ClaudeError from "../src/ClaudeError.js"
+import * as BodyDecoder from "../src/internal/bodyDecoder.js"
 import * as GenAi from "../src/internal/genAiTelemetry.js"
-import * as Pipeline from "../src/internal/pipeline.js"
 import * as Messages from "../src/Messages.js"
 import * as RateLimitHeaders from "../src/RateLimitHeaders.js"
 import * as RateLimitState from "../src/RateLimitState.js"
@@ -47,7 +47,7 @@ const body = JSON.stringify({
   usage: { input_tokens: 12, output_tokens: 9 }
 })
 const encode = Schema.encodeUnknownEither(Messages.CreateMessageParams, Messages.encodeOptions)
-const decodeMessage = Pipeline.json(Messages.Message)
+const decodeMessage = BodyDecoder.json(Messages.Message)
 
 const time = (name: string, f: () => Effect.Effect<unknown, unknown>) =>
   Effect.gen(function*() {

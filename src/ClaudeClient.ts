@@ -23,31 +23,27 @@
  *
  * @since 0.1.0
  */
-import * as Headers from "@effect/platform/Headers"
-import * as HttpBody from "@effect/platform/HttpBody"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as Config from "effect/Config"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import type * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import * as Admission from "./Admission.js"
 import type * as AdmissionStore from "./AdmissionStore.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
-import * as ClaudeError from "./ClaudeError.js"
-import * as ErrorText from "./internal/errorText.js"
+import type * as ClaudeError from "./ClaudeError.js"
+import * as AttemptOutcome from "./internal/attemptOutcome.js"
+import * as internal from "./internal/client.js"
+import * as ClientConfig from "./internal/clientConfig.js"
 import * as GenAi from "./internal/genAiTelemetry.js"
-import * as Pipeline from "./internal/pipeline.js"
-import * as SecretHeaders from "./internal/secretHeaders.js"
-import * as MessageBatches from "./MessageBatches.js"
-import * as Messages from "./Messages.js"
+import type * as Pipeline from "./internal/pipeline.js"
+import type * as MessageBatches from "./MessageBatches.js"
+import type * as Messages from "./Messages.js"
 import type * as MessageStream from "./MessageStream.js"
 import * as RateLimitState from "./RateLimitState.js"
 import type * as RetryPolicy from "./RetryPolicy.js"
@@ -56,7 +52,7 @@ import type * as RetryPolicy from "./RetryPolicy.js"
  * @since 0.1.0
  * @category type ids
  */
-export const TypeId: unique symbol = Symbol.for("claude-rate-limiter/ClaudeClient")
+export const TypeId: unique symbol = internal.TypeId
 
 /**
  * @since 0.1.0
@@ -229,19 +225,13 @@ export interface LayerOptions extends Options {
  * @since 0.1.0
  * @category constants
  */
-export const defaultBaseUrl = "https://api.anthropic.com"
+export const defaultBaseUrl = ClientConfig.defaultBaseUrl
 
 /**
  * @since 0.1.0
  * @category constants
  */
-export const defaultAnthropicVersion = "2023-06-01"
-
-const messagesPath = "/v1/messages"
-const countTokensPath = "/v1/messages/count_tokens"
-const countTokensPool = "count_tokens"
-const batchesPath = "/v1/messages/batches"
-const batchesPool = "message_batches"
+export const defaultAnthropicVersion = ClientConfig.defaultAnthropicVersion
 
 /**
  * Checks a base URL: absolute, `http:` or `https:`, no credentials, query or
@@ -250,52 +240,8 @@ const batchesPool = "message_batches"
  * @since 0.2.0
  * @category constructors
  */
-export const parseBaseUrl = (baseUrl: string): Either.Either<string, ClaudeError.InvalidBaseUrlError> => {
-  const invalid = (reason: string) =>
-    Either.left(new ClaudeError.InvalidBaseUrlError({ baseUrl: ClaudeError.excerpt(baseUrl), reason }))
-  let url: URL
-  try {
-    url = new URL(baseUrl.trim())
-  } catch {
-    return invalid("not an absolute URL (e.g. https://api.anthropic.com)")
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") return invalid(`${url.protocol} is not http: or https:`)
-  if (url.username !== "" || url.password !== "") return invalid("credentials in the URL are not sent")
-  if (url.search !== "" || url.hash !== "") return invalid("a query or fragment cannot prefix a path")
-  return Either.right(url.href.replace(/\/+$/, ""))
-}
-
-// Hostile or broken parameters (a BigInt, a cycle, a throwing getter, nesting deeper than the stack) are a
-// RequestValidationError, never a defect: nothing is sent.
-const bodyEncoder = <A, I>(schema: Schema.Schema<A, I>) => {
-  const encode = Schema.encodeUnknownEither(schema, Messages.encodeOptions)
-  return (params: A): Either.Either<string, ClaudeError.RequestValidationError> => {
-    try {
-      return Either.match(encode(params), {
-        onLeft: (error) => Either.left(ClaudeError.requestValidationError(error)),
-        onRight: (encoded) => Either.right(JSON.stringify(encoded))
-      })
-    } catch (reason) {
-      return Either.left(ClaudeError.requestValidationError({ reason }))
-    }
-  }
-}
-
-const encodeCreateParams = bodyEncoder(Messages.CreateMessageParams)
-
-const streamRefused = new ClaudeError.RequestValidationError({
-  message: "Invalid request parameters (nothing was sent): stream: createMessage reads one message; "
-    + "use streamMessage for a stream",
-  issues: [{ path: "stream", message: "createMessage reads one message; use streamMessage for a stream" }]
-})
-const encodeCountParams = bodyEncoder(Messages.CountTokensParams)
-const encodeBatchParams = bodyEncoder(MessageBatches.CreateBatchParams)
-
-const decodeMessage = Pipeline.json(Messages.Message)
-const decodeTokenCount = Pipeline.json(Messages.TokenCount)
-const decodeBatch = Pipeline.json(MessageBatches.MessageBatch)
-// the results endpoint answers JSON Lines, one result a line
-const decodeBatchResults = Pipeline.jsonLines(MessageBatches.BatchResult)
+export const parseBaseUrl: (baseUrl: string) => Either.Either<string, ClaudeError.InvalidBaseUrlError> =
+  ClientConfig.parseBaseUrl
 
 /**
  * What the client is built from: the `HttpClient` it sends through, and the
@@ -314,7 +260,7 @@ export type Dependencies = HttpClient.HttpClient | Admission.Admission | Circuit
  * @since 0.2.0
  * @category admission
  */
-export const signalOf: (error: ClaudeError.ResponseError) => Admission.Signal = Pipeline.signalOf
+export const signalOf: (error: ClaudeError.ResponseError) => Admission.Signal = AttemptOutcome.signalOf
 
 /**
  * How an attempt that admission let through and that failed ended, as
@@ -325,7 +271,7 @@ export const signalOf: (error: ClaudeError.ResponseError) => Admission.Signal = 
  * @since 0.2.0
  * @category admission
  */
-export const outcomeOf: (error: AttemptError) => Admission.Outcome = Pipeline.outcomeOf
+export const outcomeOf: (error: AttemptError) => Admission.Outcome = AttemptOutcome.outcomeOf
 
 /**
  * Builds the client from the `HttpClient`, `Admission` and
@@ -334,161 +280,9 @@ export const outcomeOf: (error: AttemptError) => Admission.Outcome = Pipeline.ou
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<ClaudeClient, ClaudeError.InvalidBaseUrlError, Dependencies> =>
-  Effect.gen(function*() {
-    const baseUrl = yield* Either.mapLeft(
-      parseBaseUrl(options.baseUrl ?? defaultBaseUrl),
-      // the key given as the base URL by mistake (two variables swapped) is not repeated in the error
-      (error) =>
-        new ClaudeError.InvalidBaseUrlError({ ...error, baseUrl: ErrorText.scrub(error.baseUrl, [options.apiKey]) })
-    )
-    const admission = yield* Admission.Admission
-    const breaker = yield* CircuitBreaker.CircuitBreaker
-    const secrets = [options.apiKey]
-    const timeout = Duration.decode(options.timeout ?? Duration.minutes(10))
-    const poolOf = options.pool ?? Admission.modelPool
-    const estimateOutputTokens = options.estimateOutputTokens
-    // the key is added last, under the tracing of the request: no span or error of the HTTP client holds it
-    const http = SecretHeaders.make(yield* HttpClient.HttpClient, { "x-api-key": options.apiKey }).pipe(
-      HttpClient.withTracerPropagation(options.tracePropagation ?? false)
-    )
-    // every request's URL prefix and headers, built once
-    const headers = Headers.fromInput({
-      "anthropic-version": options.anthropicVersion ?? defaultAnthropicVersion,
-      "content-type": "application/json",
-      accept: "application/json",
-      ...(options.betas && options.betas.length > 0 ? { "anthropic-beta": options.betas.join(",") } : {})
-    })
-    const post = (path: string, body: string) =>
-      HttpClientRequest.post(baseUrl + path, {
-        headers,
-        body: HttpBody.text(body, "application/json")
-      })
-    const get = (path: string) => HttpClientRequest.get(baseUrl + path, { headers })
-
-    const pipeline = Pipeline.make({ http, admission, breaker, timeout, retry: options.retry ?? {}, secrets })
-
-    const messageCall = (
-      name: string,
-      params: Messages.CreateMessageParams,
-      body: string,
-      callOptions?: CallOptions
-    ) => {
-      const pool = poolOf(params.model)
-      const inputTokens = Messages.estimateInputTokens(params)
-      const outputEstimate = estimateOutputTokens === undefined
-        ? admission.outputEstimate(pool, params.max_tokens)
-        : Effect.sync(() => Math.max(0, Math.min(params.max_tokens, estimateOutputTokens(params))))
-      return Effect.map(outputEstimate, (outputTokens): Pipeline.Call => ({
-        name,
-        request: post(messagesPath, body),
-        pool,
-        cost: { requests: 1, inputTokens, outputTokens, tokens: inputTokens + outputTokens },
-        lane: callOptions?.lane,
-        deadline: callOptions?.deadline,
-        attributes: {
-          "gen_ai.system": "anthropic",
-          "gen_ai.operation.name": "chat",
-          "gen_ai.request.model": params.model,
-          "gen_ai.request.max_tokens": params.max_tokens
-        }
-      }))
-    }
-
-    // Parameters the API would reject with a 400 are rejected here, before any budget is spent.
-    const createMessage = (params: Messages.CreateMessageParams, callOptions?: CallOptions) =>
-      Effect.suspend(() => params.stream === true ? Either.left(streamRefused) : encodeCreateParams(params)).pipe(
-        Effect.flatMap((body) => messageCall("ClaudeClient.createMessage", params, body, callOptions)),
-        Effect.flatMap((call) => pipeline.call(call, decodeMessage, (message) => message.usage))
-      )
-
-    const streamMessage = (params: Messages.CreateMessageParams, callOptions?: CallOptions) =>
-      Stream.unwrap(
-        Effect.suspend(() => encodeCreateParams({ ...params, stream: true })).pipe(
-          Effect.flatMap((body) => messageCall("ClaudeClient.streamMessage", params, body, callOptions)),
-          Effect.map((call) =>
-            pipeline.stream({
-              ...call,
-              request: call.request.pipe(HttpClientRequest.setHeader("accept", "text/event-stream"))
-            })
-          )
-        )
-      )
-
-    const countTokens = (params: Messages.CountTokensParams, callOptions?: CallOptions) =>
-      Effect.flatMap(
-        Effect.suspend(() => encodeCountParams(params)),
-        (body) =>
-          pipeline.call(
-            {
-              name: "ClaudeClient.countTokens",
-              request: post(countTokensPath, body),
-              pool: countTokensPool,
-              cost: { requests: 1 },
-              lane: callOptions?.lane,
-              deadline: callOptions?.deadline
-            },
-            decodeTokenCount,
-            () => undefined
-          )
-      )
-
-    const batchCall = (name: string, request: HttpClientRequest.HttpClientRequest, callOptions?: CallOptions) => ({
-      name,
-      request,
-      pool: batchesPool,
-      cost: { requests: 1 },
-      lane: callOptions?.lane,
-      deadline: callOptions?.deadline
-    })
-
-    const createBatch = (params: MessageBatches.CreateBatchParams, callOptions?: CallOptions) =>
-      Effect.flatMap(
-        Effect.suspend(() => encodeBatchParams(params)),
-        (body) =>
-          pipeline.call(
-            batchCall(
-              "ClaudeClient.createBatch",
-              post(batchesPath, body),
-              callOptions
-            ),
-            decodeBatch,
-            () => undefined
-          )
-      )
-
-    const retrieveBatch = (id: string, callOptions?: CallOptions) =>
-      pipeline.call(
-        batchCall(
-          "ClaudeClient.retrieveBatch",
-          get(`${batchesPath}/${encodeURIComponent(id)}`),
-          callOptions
-        ),
-        decodeBatch,
-        () => undefined
-      )
-
-    const batchResults = (id: string, callOptions?: CallOptions) =>
-      pipeline.call(
-        batchCall(
-          "ClaudeClient.batchResults",
-          get(`${batchesPath}/${encodeURIComponent(id)}/results`),
-          callOptions
-        ),
-        decodeBatchResults,
-        () => undefined
-      )
-
-    return ClaudeClient.of({
-      [TypeId]: TypeId,
-      createMessage,
-      streamMessage,
-      countTokens,
-      createBatch,
-      retrieveBatch,
-      batchResults
-    })
-  })
+export const make: (
+  options: Options
+) => Effect.Effect<ClaudeClient, ClaudeError.InvalidBaseUrlError, Dependencies> = internal.make
 
 /**
  * The client alone: it needs an `HttpClient`, an `Admission` gate and a
@@ -547,39 +341,7 @@ export const layer = (
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = Config.all({
-  apiKey: Config.redacted("ANTHROPIC_API_KEY"),
-  // blank means unset, as in the official SDK; anything else must be a valid base URL
-  baseUrl: Config.option(Config.string("ANTHROPIC_BASE_URL")).pipe(
-    Config.mapOrFail((value) =>
-      Option.match(Option.filter(value, (url) => url.trim() !== ""), {
-        onNone: () => Either.right(Option.none<string>()),
-        onSome: (url) =>
-          Either.mapBoth(parseBaseUrl(url), {
-            onLeft: (error) => ConfigError.InvalidData(["ANTHROPIC_BASE_URL"], `not a valid base URL: ${error.reason}`),
-            onRight: () => Option.some(url)
-          })
-      })
-    )
-  ),
-  maxRetries: Config.option(
-    Config.integer("ANTHROPIC_MAX_RETRIES").pipe(Config.validate({
-      message: "must be 0 or more",
-      validation: (n) => n >= 0
-    }))
-  ),
-  timeoutMs: Config.option(
-    Config.integer("ANTHROPIC_TIMEOUT_MS").pipe(Config.validate({
-      message: "must be positive",
-      validation: (n) => n > 0
-    }))
-  )
-}).pipe(Config.map(({ apiKey, baseUrl, maxRetries, timeoutMs }) => ({
-  apiKey,
-  baseUrl: Option.getOrUndefined(baseUrl),
-  retry: Option.match(maxRetries, { onNone: () => ({}), onSome: (n) => ({ maxRetries: n }) }),
-  timeout: Option.getOrUndefined(Option.map(timeoutMs, Duration.millis))
-})))
+export const config: Config.Config<Options> = ClientConfig.config
 
 /**
  * {@link layer} with options read from the environment by {@link config}, and

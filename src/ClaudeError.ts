@@ -20,6 +20,7 @@ import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import type * as Redacted from "effect/Redacted"
+import * as internal from "./internal/claudeError.js"
 import * as ErrorText from "./internal/errorText.js"
 import type { RateLimitSnapshot } from "./RateLimitHeaders.js"
 
@@ -29,25 +30,13 @@ import type { RateLimitSnapshot } from "./RateLimitHeaders.js"
  * @since 0.2.0
  * @category type ids
  */
-export const TypeId: unique symbol = Symbol.for("claude-rate-limiter/ClaudeError")
+export const TypeId: unique symbol = internal.TypeId
 
 /**
  * @since 0.2.0
  * @category type ids
  */
 export type TypeId = typeof TypeId
-
-// Called with a literal, so the emitted declarations say `_tag: "RateLimitError"`, not `_tag: Tag`.
-const ClaudeErrorBase = <const Tag extends string>(tag: Tag): new<A extends Record<string, any>>(
-  args: A
-) => Cause.YieldableError & { readonly _tag: Tag; readonly [TypeId]: TypeId } & Readonly<A> => {
-  class Base extends Data.Error<{}> {
-    readonly _tag = tag
-  }
-  ;(Base.prototype as any)[TypeId] = TypeId
-  ;(Base.prototype as any).name = tag
-  return Base as any
-}
 
 /**
  * What every error that came with an HTTP response carries.
@@ -84,16 +73,15 @@ export interface ResponseErrorInput extends Omit<ResponseErrorFields, "errorCode
   readonly errorCode?: Option.Option<string> | undefined
 }
 
-const ResponseErrorBase = <const Tag extends string>(tag: Tag): new(
+// Typed here, so the emitted declarations say `_tag: "RateLimitError"` and `[TypeId]`, not `_tag: Tag`.
+const ClaudeErrorBase: <const Tag extends string>(tag: Tag) => new<A extends Record<string, any>>(
+  args: A
+) => Cause.YieldableError & { readonly _tag: Tag; readonly [TypeId]: TypeId } & Readonly<A> = internal.ClaudeErrorBase
+
+const ResponseErrorBase: <const Tag extends string>(tag: Tag) => new(
   args: ResponseErrorInput
-) => Cause.YieldableError & { readonly _tag: Tag; readonly [TypeId]: TypeId } & Readonly<ResponseErrorFields> => {
-  const Base = ClaudeErrorBase(tag)<ResponseErrorFields>
-  return class extends Base {
-    constructor(args: ResponseErrorInput) {
-      super({ ...args, errorCode: args.errorCode ?? Option.none() })
-    }
-  }
-}
+) => Cause.YieldableError & { readonly _tag: Tag; readonly [TypeId]: TypeId } & Readonly<ResponseErrorFields> =
+  internal.ResponseErrorBase
 
 /**
  * 429 `rate_limit_error`: a rate limit was hit. Retryable; the snapshot says
@@ -276,8 +264,6 @@ export class RequestValidationError extends ClaudeErrorBase("RequestValidationEr
   readonly issues: ReadonlyArray<ValidationIssue>
 }> {}
 
-const maxIssues = 20
-
 /**
  * A {@link RequestValidationError} from a schema failure, or from anything
  * else that stopped the parameters from being encoded (the thrown value of
@@ -288,20 +274,7 @@ const maxIssues = 20
  */
 export const requestValidationError = (
   failure: ParseResult.ParseError | { readonly reason: unknown }
-): RequestValidationError => {
-  const issues = "reason" in failure
-    ? [{ path: "", message: `cannot be sent as JSON: ${describeThrown(failure.reason)}` }]
-    : ErrorText.describeParseError(failure)
-  return new RequestValidationError({
-    message: `Invalid request parameters (nothing was sent): ${ErrorText.formatIssues(issues)}`,
-    issues: issues.slice(0, maxIssues)
-  })
-}
-
-const describeThrown = (thrown: unknown): string => {
-  const text = thrown instanceof Error ? thrown.message : typeof thrown === "string" ? thrown : "an error"
-  return ErrorText.excerpt(text, 200)
-}
+): RequestValidationError => new RequestValidationError(internal.validationFields(failure))
 
 /**
  * The client's `baseUrl` (or `ANTHROPIC_BASE_URL`) is not an absolute
@@ -516,39 +489,6 @@ export const isSpendLimitCode = (code: string): boolean => code.includes("spend_
  */
 export const excerpt = (body: string): string => ErrorText.excerpt(body)
 
-interface ErrorBody {
-  readonly type: Option.Option<string>
-  readonly message: Option.Option<string>
-  readonly errorCode: Option.Option<string>
-  readonly requestId: Option.Option<string>
-}
-
-const stringAt = (value: unknown, key: string): Option.Option<string> =>
-  Predicate.hasProperty(value, key) && typeof value[key] === "string" ? Option.some(value[key]) : Option.none()
-
-// Each field is read on its own: a body with an odd `details` still yields its type and message.
-const parseErrorBody = (body: string): Option.Option<ErrorBody> => {
-  let json: unknown
-  try {
-    json = JSON.parse(body)
-  } catch {
-    return Option.none()
-  }
-  if (!Predicate.hasProperty(json, "error") || !Predicate.isObject(json.error)) return Option.none()
-  const error = json.error
-  return Option.some({
-    type: stringAt(error, "type"),
-    message: stringAt(error, "message"),
-    errorCode: Predicate.hasProperty(error, "details") ? stringAt(error.details, "error_code") : Option.none(),
-    requestId: stringAt(json, "request_id")
-  })
-}
-
-const retryableStatus = (status: number): boolean => status === 408 || status === 409 || status === 429 || status >= 500
-
-// A 429 means the API is up and pacing us: admission handles it, it is not an outage.
-const outageStatus = (status: number): boolean => status === 408 || status >= 500
-
 /**
  * Classifies an error response. The status decides the class; a status
  * without a class of its own is classified by the body's error type, else
@@ -568,31 +508,13 @@ export const fromResponse = (options: {
   readonly rateLimits: RateLimitSnapshot
   readonly secrets?: ReadonlyArray<Redacted.Redacted<string>> | undefined
 }): ResponseError => {
-  const { rateLimits, status } = options
-  const clean = (text: string, maxLength: number) =>
-    ErrorText.excerpt(ErrorText.scrub(text, options.secrets), maxLength)
-  const parsed = parseErrorBody(options.body)
-  const known = byStatus.get(status)
-  const bodyType = Option.flatMap(parsed, (body) => body.type)
-  const errorType = Option.match(bodyType, {
-    onNone: () => known?.errorType ?? (status >= 500 ? "api_error" : "unknown_error"),
-    onSome: (type) => clean(type, 100)
-  })
-  const message = Option.match(Option.flatMap(parsed, (body) => body.message), {
-    onNone: () =>
-      options.body.trim() === "" ? `HTTP ${status} with an empty body` : `HTTP ${status}: ${clean(options.body, 300)}`,
-    onSome: (text) => clean(text, ErrorText.maxMessageLength)
-  })
-  const errorCode = Option.map(Option.flatMap(parsed, (body) => body.errorCode), (code) => clean(code, 100))
-  const requestId = Option.orElse(
-    rateLimits.requestId,
-    () => Option.map(Option.flatMap(parsed, (body) => body.requestId), (id) => clean(id, 200))
-  )
-  const fields: ResponseErrorInput = { status, errorType, message, errorCode, requestId, rateLimits }
-  if (status === 429 && Option.exists(errorCode, isSpendLimitCode)) {
+  const known = byStatus.get(options.status)
+  const fields = internal.responseFields(options, known?.errorType)
+  if (fields.status === 429 && Option.exists(fields.errorCode, isSpendLimitCode)) {
     return new SpendLimitReachedError(fields)
   }
-  const row = known ?? byErrorType.get(errorType) ?? classification[status >= 500 ? "ApiError" : "UnknownApiError"]
+  const row = known ?? byErrorType.get(fields.errorType)
+    ?? classification[fields.status >= 500 ? "ApiError" : "UnknownApiError"]
   return row.make(fields)
 }
 
@@ -610,16 +532,7 @@ export const malformedResponse = (options: {
   readonly problem: string
   readonly rateLimits: RateLimitSnapshot
   readonly secrets?: ReadonlyArray<Redacted.Redacted<string>> | undefined
-}): MalformedResponseError =>
-  new MalformedResponseError({
-    status: options.status,
-    message: `Response body does not match the API schema: ${
-      ErrorText.excerpt(ErrorText.scrub(options.problem, options.secrets), 600)
-    }`,
-    requestId: options.rateLimits.requestId,
-    rateLimits: options.rateLimits,
-    body: ErrorText.excerpt(ErrorText.scrub(options.body, options.secrets))
-  })
+}): MalformedResponseError => new MalformedResponseError(internal.malformedFields(options))
 
 /**
  * A schema failure as one bounded line (`content[0].type: Expected …,
@@ -630,13 +543,6 @@ export const malformedResponse = (options: {
  */
 export const describeParseError = (error: ParseResult.ParseError): string =>
   ErrorText.formatIssues(ErrorText.describeParseError(error))
-
-const byRule = (rule: Rule, error: ClaudeError, status: (status: number) => boolean, header: boolean): boolean => {
-  if (rule !== "by-status") return rule === "always"
-  if (!isResponseError(error)) return false
-  const fromStatus = status(error.status)
-  return header ? Option.getOrElse(error.rateLimits.shouldRetry, () => fromStatus) : fromStatus
-}
 
 /**
  * Whether sending the same request again can succeed (the `retry` column of
@@ -653,7 +559,8 @@ const byRule = (rule: Rule, error: ClaudeError, status: (status: number) => bool
  * @category predicates
  */
 export const isRetryable = (error: unknown): boolean =>
-  isClaudeError(error) && byRule(classification[error._tag].retry, error, retryableStatus, true)
+  isClaudeError(error)
+  && internal.retryHolds(classification[error._tag].retry, isResponseError(error) ? error : undefined)
 
 /**
  * Whether the error is a sign the service is struggling (overloads, 5xx,
@@ -666,4 +573,5 @@ export const isRetryable = (error: unknown): boolean =>
  * @category predicates
  */
 export const isServiceFailure = (error: unknown): boolean =>
-  isClaudeError(error) && byRule(classification[error._tag].outage, error, outageStatus, false)
+  isClaudeError(error)
+  && internal.outageHolds(classification[error._tag].outage, isResponseError(error) ? error : undefined)

@@ -16,6 +16,7 @@ import * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as internal from "./internal/partialMessage.js"
 import * as Messages from "./Messages.js"
 
 const Open = Schema.Record({ key: Schema.String, value: Schema.Unknown })
@@ -225,108 +226,13 @@ export const empty: PartialMessage = {
   complete: false
 }
 
-const mergeUsage = (usage: Messages.Usage, update: typeof StreamUsage.Type): Messages.Usage => ({
-  ...usage,
-  input_tokens: update.input_tokens ?? usage.input_tokens,
-  output_tokens: update.output_tokens ?? usage.output_tokens,
-  ...(update.cache_creation_input_tokens != null
-    ? { cache_creation_input_tokens: update.cache_creation_input_tokens }
-    : {}),
-  ...(update.cache_read_input_tokens != null ? { cache_read_input_tokens: update.cache_read_input_tokens } : {})
-})
-
-// A tool call's input arrives as JSON text in pieces; it is parsed when its block stops.
-const partialJsonKey = "__partial_json"
-
-const applyDelta = (block: Messages.ContentBlock, delta: Delta): Messages.ContentBlock => {
-  const current = block as Record<string, unknown>
-  switch (delta.type) {
-    case "text_delta":
-      return { ...current, text: `${current.text ?? ""}${delta.text ?? ""}` } as Messages.ContentBlock
-    case "thinking_delta":
-      return { ...current, thinking: `${current.thinking ?? ""}${delta.thinking ?? ""}` } as Messages.ContentBlock
-    case "signature_delta":
-      return { ...current, signature: delta.signature } as Messages.ContentBlock
-    case "input_json_delta":
-      return {
-        ...current,
-        [partialJsonKey]: `${current[partialJsonKey] ?? ""}${delta.partial_json ?? ""}`
-      } as unknown as Messages.ContentBlock
-    case "citations_delta":
-      return {
-        ...current,
-        citations: [...(Array.isArray(current.citations) ? current.citations : []), delta.citation]
-      } as unknown as Messages.ContentBlock
-    default:
-      return block
-  }
-}
-
-const finishBlock = (block: Messages.ContentBlock): Messages.ContentBlock => {
-  const { [partialJsonKey]: json, ...rest } = block as Record<string, unknown>
-  if (typeof json !== "string") return block
-  try {
-    return { ...rest, input: json === "" ? {} : JSON.parse(json) } as Messages.ContentBlock
-  } catch {
-    return { ...rest, input: json } as Messages.ContentBlock
-  }
-}
-
 /**
  * Folds one event into the message received so far.
  *
  * @since 0.2.0
  * @category accumulating
  */
-export const accumulate = (message: PartialMessage, event: StreamEvent): PartialMessage => {
-  switch (event.type) {
-    case "message_start": {
-      const start = event as typeof MessageStartEvent.Type
-      return {
-        ...message,
-        id: start.message.id,
-        model: start.message.model,
-        content: start.message.content,
-        usage: mergeUsage(message.usage, start.message.usage)
-      }
-    }
-    case "content_block_start": {
-      const start = event as typeof ContentBlockStartEvent.Type
-      const content = [...message.content]
-      content[start.index] = start.content_block
-      return { ...message, content }
-    }
-    case "content_block_delta": {
-      const { delta, index } = event as typeof ContentBlockDeltaEvent.Type
-      const block = message.content[index]
-      if (block === undefined) return message
-      const content = [...message.content]
-      content[index] = applyDelta(block, delta)
-      return { ...message, content }
-    }
-    case "content_block_stop": {
-      const { index } = event as typeof ContentBlockStopEvent.Type
-      const block = message.content[index]
-      if (block === undefined) return message
-      const content = [...message.content]
-      content[index] = finishBlock(block)
-      return { ...message, content }
-    }
-    case "message_delta": {
-      const { delta, usage } = event as typeof MessageDeltaEvent.Type
-      return {
-        ...message,
-        stop_reason: delta.stop_reason ?? message.stop_reason,
-        stop_sequence: delta.stop_sequence ?? message.stop_sequence,
-        usage: mergeUsage(message.usage, usage)
-      }
-    }
-    case "message_stop":
-      return { ...message, complete: true }
-    default:
-      return message
-  }
-}
+export const accumulate: (message: PartialMessage, event: StreamEvent) => PartialMessage = internal.accumulate
 
 /**
  * The `Message` a complete stream amounts to.
@@ -334,16 +240,7 @@ export const accumulate = (message: PartialMessage, event: StreamEvent): Partial
  * @since 0.2.0
  * @category accumulating
  */
-export const toMessage = (partial: PartialMessage): Messages.Message => ({
-  id: partial.id,
-  type: "message",
-  role: "assistant",
-  model: partial.model,
-  content: partial.content.map(finishBlock),
-  stop_reason: partial.stop_reason,
-  stop_sequence: partial.stop_sequence,
-  usage: partial.usage
-})
+export const toMessage: (partial: PartialMessage) => Messages.Message = internal.toMessage
 
 /**
  * Runs a stream of events to its end and returns the final `Message`.

@@ -19,14 +19,11 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
@@ -37,9 +34,13 @@ import * as ClaudeError from "../ClaudeError.js"
 import type * as Messages from "../Messages.js"
 import type * as MessageStream from "../MessageStream.js"
 import * as RateLimitHeaders from "../RateLimitHeaders.js"
-import * as RetryPolicy from "../RetryPolicy.js"
+import type * as RetryPolicy from "../RetryPolicy.js"
+import * as AttemptOutcome from "./attemptOutcome.js"
+import * as BodyDecoder from "./bodyDecoder.js"
+import * as CallTelemetry from "./callTelemetry.js"
 import * as Delivery from "./delivery.js"
 import * as GenAi from "./genAiTelemetry.js"
+import * as PoolRetriers from "./poolRetriers.js"
 import * as Streaming from "./streaming.js"
 import * as Watchdog from "./watchdog.js"
 
@@ -76,123 +77,10 @@ export interface PipelineOptions {
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
 }
 
-// A concurrent-requests 429 says so only in its message (the real API's wording)
-const concurrencyMessage = /concurrent (connections|requests)/i
-// and sometimes its limit: "… has exceeded your rate limit of 20"
-const concurrencyLimit = /limit of (\d+)/i
-
-/** What the API's refusal tells admission. @internal */
-export const signalOf = (error: ClaudeError.ResponseError): Admission.Signal => {
-  switch (error._tag) {
-    case "SpendLimitReachedError":
-      return "spend-limit"
-    case "OverloadedError":
-      return "overloaded"
-    case "RateLimitError":
-      return Option.contains(error.errorCode, "ramp_limit_exceeded")
-        ? "acceleration"
-        : concurrencyMessage.test(error.message)
-        ? "concurrency"
-        : "rate-limit"
-    default:
-      return error.status === 429 ? "rate-limit" : error.status >= 500 ? "server-error" : "client-error"
-  }
-}
-
-/** How a failed attempt ended, as admission needs to know it. @internal */
-export const outcomeOf = (error: AttemptError): Admission.Outcome => {
-  if (ClaudeError.isResponseError(error)) {
-    const signal = signalOf(error)
-    const limit = signal === "concurrency"
-      ? Number(concurrencyLimit.exec(error.message)?.[1] ?? Number.NaN)
-      : Number.NaN
-    return Admission.Outcome.Refused({
-      rateLimits: error.rateLimits,
-      signal,
-      ...(Number.isSafeInteger(limit) && limit > 0 ? { limit } : {})
-    })
-  }
-  return error._tag === "CircuitOpenError" ? Admission.Outcome.NotSent() : Admission.Outcome.Unknown()
-}
-
-// The span attributes and metrics of a call's answer, in OpenTelemetry's GenAI names.
-const answered = (
-  call: Call,
-  usage: Messages.Usage | undefined,
-  value: unknown,
-  span: Tracer.Span
-): Effect.Effect<void> => {
-  if (usage === undefined) return Effect.void
-  const used = usageOf(usage)
-  const message = value as Partial<Messages.Message>
-  span.attribute("gen_ai.usage.input_tokens", used.inputTokens)
-  span.attribute("gen_ai.usage.output_tokens", used.outputTokens)
-  if (typeof message.id === "string") span.attribute("gen_ai.response.id", message.id)
-  if (typeof message.model === "string") span.attribute("gen_ai.response.model", message.model)
-  if (typeof message.stop_reason === "string") span.attribute("gen_ai.response.finish_reasons", [message.stop_reason])
-  return GenAi.recordUsage(call.attributes, used)
-}
-
-const errorTypeOf = (cause: Cause.Cause<unknown>): string =>
-  Option.match(Cause.failureOption(cause), {
-    onNone: () => Cause.isInterruptedOnly(cause) ? "interrupted" : "defect",
-    onSome: (error) => typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "unknown"
-  })
-
 /** Whether the call ended on an answer from the API (rather than without one). @internal */
 const answeredWith = (error: CallError): boolean => {
   const last = "lastError" in error ? error.lastError : error
   return ClaudeError.isResponseError(last)
-}
-
-// The usage of a JSON answer read as text, if it has one.
-const usageInBody = (body: string): Messages.Usage | undefined => {
-  try {
-    const usage = (JSON.parse(body) as { readonly usage?: Messages.Usage } | null)?.usage
-    return typeof usage?.input_tokens === "number" && typeof usage.output_tokens === "number" ? usage : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** What an answer's `usage` counts against the buckets. @internal */
-export const usageOf = (usage: Messages.Usage | undefined): Admission.Usage =>
-  usage === undefined
-    ? { inputTokens: 0, outputTokens: 0 }
-    : { inputTokens: usage.input_tokens + (usage.cache_creation_input_tokens ?? 0), outputTokens: usage.output_tokens }
-
-/** Reads a 2xx body: the value, or the problem (bounded text) that makes it a MalformedResponseError. @internal */
-export type BodyDecoder<A> = (body: string) => Either.Either<A, string>
-
-// A 200 body is parsed once; a decode failure (not JSON, another shape, nesting too deep to even describe)
-// is the problem text of a MalformedResponseError, never a defect.
-const parse = <A>(body: string, decode: (json: unknown) => Either.Either<A, string>): Either.Either<A, string> => {
-  try {
-    return decode(JSON.parse(body))
-  } catch (error) {
-    return Either.left(error instanceof SyntaxError ? `not JSON (${error.message})` : "nested too deeply to decode")
-  }
-}
-
-/** A body that is one JSON value of `schema`. @internal */
-export const json = <A, I>(schema: Schema.Schema<A, I>): BodyDecoder<A> => {
-  const decode = Schema.decodeUnknownEither(schema)
-  return (body) => parse(body, (value) => Either.mapLeft(decode(value), ClaudeError.describeParseError))
-}
-
-/** A body of JSON Lines, each a value of `schema`. @internal */
-export const jsonLines = <A, I>(schema: Schema.Schema<A, I>): BodyDecoder<ReadonlyArray<A>> => {
-  const decode = Schema.decodeUnknownEither(schema)
-  return (body) => {
-    const values: Array<A> = []
-    for (const line of body.split("\n")) {
-      if (line.trim() === "") continue
-      const value = parse(line, (each) => Either.mapLeft(decode(each), ClaudeError.describeParseError))
-      if (Either.isLeft(value)) return Either.left(`line ${values.length + 1}: ${value.left}`)
-      values.push(value.right)
-    }
-    return Either.right(values)
-  }
 }
 
 /** An error answer as it came, to hand on as is. @internal */
@@ -217,7 +105,7 @@ export interface Pipeline {
   /** A call answered with one body, read with `decode`; `usage` says what it used. */
   readonly call: <A>(
     call: Call,
-    decode: BodyDecoder<A>,
+    decode: BodyDecoder.BodyDecoder<A>,
     usage: (value: A) => Messages.Usage | undefined
   ) => Effect.Effect<A, CallError>
   /**
@@ -269,32 +157,7 @@ export const make = (options: PipelineOptions): Pipeline => {
     new ClaudeError.TimeoutError({ timeout, message: `No complete response within ${Duration.format(timeout)}` })
   const timed = <A, R>(effect: Effect.Effect<A, ClaudeError.ClaudeError, R>) => watchdog.timeout(effect, timedOut)
 
-  // One retry schedule per pool, built once: the retry budget it consults is the pool's.
-  const retriers = new Map<
-    string,
-    <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | RetryPolicy.GiveUpError<E>, R>
-  >()
-  const retrierFor = (pool: string) => {
-    const retry = options.retry
-    if (retry === false) return undefined
-    let retrier = retriers.get(pool)
-    if (retrier === undefined) {
-      retrier = RetryPolicy.retry({
-        ...retry,
-        // the gate holds a retry until the server's time; with the gate off, the schedule must sleep it
-        headerWaits: admission.gating ? "gate" : "sleep",
-        // a retry budget keeps a fleet of callers from multiplying load on a struggling API; a caller who asked to
-        // wait out outages (retryOnOpenCircuit) is protected by the breaker instead, and loses nothing
-        allowRetry: retry.allowRetry
-          ?? ((error) =>
-            retry.retryOnOpenCircuit === true || !ClaudeError.isServiceFailure(error)
-              ? Effect.succeed(true)
-              : admission.retryAllowed(pool))
-      })
-      retriers.set(pool, retrier)
-    }
-    return retrier
-  }
+  const retrierFor = PoolRetriers.make(options.retry, admission)
 
   type Read<A, R> = (
     response: HttpClientResponse.HttpClientResponse,
@@ -327,7 +190,7 @@ export const make = (options: PipelineOptions): Pipeline => {
             : read(response, rateLimits, ticket)))
     )).pipe(
       Effect.tapError((error) =>
-        ticket.complete(outcomeOf(error))
+        ticket.complete(AttemptOutcome.outcomeOf(error))
       ),
       // no stack trace: it would cost more than the rest of the span, on every attempt
       Effect.withSpan(`${call.name}.attempt`, {
@@ -409,7 +272,7 @@ export const make = (options: PipelineOptions): Pipeline => {
                 return GenAi.recordDuration(
                   call.attributes,
                   (clock.unsafeCurrentTimeMillis() - start) / 1000,
-                  Exit.isSuccess(exit) ? undefined : errorTypeOf(exit.cause)
+                  Exit.isSuccess(exit) ? undefined : CallTelemetry.errorTypeOf(exit.cause)
                 )
               })
             )
@@ -419,7 +282,7 @@ export const make = (options: PipelineOptions): Pipeline => {
 
   const callBody = <A>(
     call: Call,
-    decode: BodyDecoder<A>,
+    decode: BodyDecoder.BodyDecoder<A>,
     usage: (value: A) => Messages.Usage | undefined
   ): Effect.Effect<A, CallError> => {
     const read = (
@@ -436,14 +299,14 @@ export const make = (options: PipelineOptions): Pipeline => {
           )
         }
         yield* ticket.complete(
-          Admission.Outcome.Served({ rateLimits, usage: usageOf(usage(decoded.right)), streamed: false })
+          Admission.Outcome.Served({ rateLimits, usage: AttemptOutcome.usageOf(usage(decoded.right)), streamed: false })
         )
         return decoded.right
       })
     return retried(
       call,
       (number, span) => attemptOnce(call, number, span, read),
-      (value, span) => answered(call, usage(value), value, span)
+      (value, span) => CallTelemetry.answered(call.attributes, usage(value), value, span)
     )
   }
 
@@ -480,7 +343,11 @@ export const make = (options: PipelineOptions): Pipeline => {
         Effect.gen(function*() {
           const body = yield* Effect.mapError(response.text, toConnectionError)
           yield* ticket.complete(
-            Admission.Outcome.Served({ rateLimits, usage: usageOf(usageInBody(body)), streamed: false })
+            Admission.Outcome.Served({
+              rateLimits,
+              usage: AttemptOutcome.usageOf(BodyDecoder.usageInBody(body)),
+              streamed: false
+            })
           )
           return { _tag: "Answer" as const, status: response.status, headers: response.headers, body }
         })
