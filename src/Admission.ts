@@ -29,25 +29,23 @@
  *
  * @since 0.2.0
  */
-import * as Config from "effect/Config"
-import * as ConfigError from "effect/ConfigError"
+import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
-import * as Schema from "effect/Schema"
+import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as AdmissionStore from "./AdmissionStore.js"
+import type * as AdmissionStore from "./AdmissionStore.js"
+import * as Internal from "./internal/admission.js"
+import * as AdmissionOptions from "./internal/admissionOptions.js"
 import * as Telemetry from "./internal/admissionTelemetry.js"
-import * as Gate from "./internal/gate.js"
+import type * as Gate from "./internal/gate.js"
 import type * as Ledger from "./internal/ledger.js"
 import type * as Waiters from "./internal/waiters.js"
 import type * as RateLimitHeaders from "./RateLimitHeaders.js"
-import * as RateLimitState from "./RateLimitState.js"
+import type * as RateLimitState from "./RateLimitState.js"
 
 /**
  * @since 0.2.0
@@ -253,81 +251,13 @@ export type RefusalError = BudgetWaitTooLongError | RequestExceedsLimitError | S
  * @since 0.2.0
  * @category models
  */
-export interface LimitsPerMinute {
-  readonly requestsPerMinute?: number | undefined
-  readonly inputTokensPerMinute?: number | undefined
-  readonly outputTokensPerMinute?: number | undefined
-  /** Only for APIs that report a combined token limit. */
-  readonly tokensPerMinute?: number | undefined
-}
+export interface LimitsPerMinute extends AdmissionOptions.LimitsPerMinute {}
 
 /**
  * @since 0.2.0
  * @category models
  */
-export interface Options {
-  /**
-   * Share of each bucket kept in reserve for what this process cannot see
-   * (other clients of the organisation). Between 0 and 1; default 0.05.
-   */
-  readonly threshold?: number | undefined
-  /** Share of each bucket batch requests leave for interactive ones. Default 0.2. */
-  readonly batchHoldBack?: number | undefined
-  readonly concurrency?: {
-    /** The window once a pool's limits are known. Default 8. */
-    readonly initial?: number | undefined
-    /**
-     * Up to this size the window doubles every round trip (slow start);
-     * beyond it, it grows by one request a round trip, so that it passes the
-     * API's concurrency cap by one request, not a burst. Default 16.
-     */
-    readonly slowStartUntil?: number | undefined
-    /** The largest window. Default 256. */
-    readonly max?: number | undefined
-    /** After this long without a concurrent-requests 429, probe one above the learned ceiling. Default 5 minutes. */
-    readonly probeAfter?: Duration.DurationInput | undefined
-  } | undefined
-  /** A server embargo longer than this fails requests at once instead of queueing them. Default 5 minutes. */
-  readonly maxServerWait?: Duration.DurationInput | undefined
-  /** Pools whose limits are known in advance: no cold start for them. */
-  readonly limits?: Readonly<Record<string, LimitsPerMinute>> | undefined
-  /** The adaptive send rate cut on overload; `false` for none. */
-  readonly sendRate?:
-    | { readonly beta?: number | undefined; readonly scale?: number | undefined; readonly minRate?: number | undefined }
-    | false
-    | undefined
-  /** Retry throttling (gRPC's): failures spend a token, successes earn `tokenRatio`; `false` for none. */
-  readonly retryBudget?:
-    | { readonly maxTokens?: number | undefined; readonly tokenRatio?: number | undefined }
-    | false
-    | undefined
-  /**
-   * After the API answers with the organisation's spend limit, how long every
-   * request fails at once with `SpendLimitHoldError` before one goes to find
-   * out whether the limit still holds. `false`: send every request anyway.
-   * Default 1 minute.
-   */
-  readonly spendLimitHold?: Duration.DurationInput | false | undefined
-  /** How often waiters re-check a budget that other processes share. Default 250 ms. */
-  readonly pollInterval?: Duration.DurationInput | undefined
-  /** The refill window of the buckets. Default 1 minute. */
-  readonly window?: Duration.DurationInput | undefined
-  /**
-   * `false` lets every request through at once (responses are still folded
-   * into the `RateLimitState`): for comparisons, and for callers who pace
-   * traffic themselves. Default `true`.
-   */
-  readonly enabled?: boolean | undefined
-}
-
-const LimitsPerMinuteSchema = Schema.Struct({
-  requestsPerMinute: Schema.optional(Schema.Number.pipe(Schema.positive(), Schema.finite())),
-  inputTokensPerMinute: Schema.optional(Schema.Number.pipe(Schema.positive(), Schema.finite())),
-  outputTokensPerMinute: Schema.optional(Schema.Number.pipe(Schema.positive(), Schema.finite())),
-  tokensPerMinute: Schema.optional(Schema.Number.pipe(Schema.positive(), Schema.finite()))
-})
-
-const LimitsFromJson = Schema.parseJson(Schema.Record({ key: Schema.String, value: LimitsPerMinuteSchema }))
+export interface Options extends AdmissionOptions.Options {}
 
 /**
  * Limits known in advance, from the environment: `CLAUDE_RATE_LIMITS`, a JSON
@@ -338,26 +268,7 @@ const LimitsFromJson = Schema.parseJson(Schema.Record({ key: Schema.String, valu
  * @since 0.2.0
  * @category config
  */
-export const limitsConfig: Config.Config<Readonly<Record<string, LimitsPerMinute>>> = Config.option(
-  Config.string("CLAUDE_RATE_LIMITS")
-).pipe(
-  Config.mapOrFail((text) =>
-    Option.match(text, {
-      onNone: () => Either.right({}),
-      onSome: (json) =>
-        Either.mapLeft(
-          Schema.decodeUnknownEither(LimitsFromJson)(json),
-          (error) =>
-            ConfigError.InvalidData(
-              ["CLAUDE_RATE_LIMITS"],
-              `expected {"<pool>": {"requestsPerMinute": n, …}}: ${
-                ParseResult.TreeFormatter.formatErrorSync(error).slice(0, 300)
-              }`
-            )
-        )
-    })
-  )
-)
+export const limitsConfig: Config.Config<Readonly<Record<string, LimitsPerMinute>>> = AdmissionOptions.limitsConfig
 
 /**
  * A pool's admission state, for dashboards and tests.
@@ -452,8 +363,6 @@ export const modelPool = (model: string): string => {
  */
 export const metrics = Telemetry.metrics
 
-const clampShare = (value: number | undefined, fallback: number) => Math.min(1, Math.max(0, value ?? fallback))
-
 const toError = (failure: Gate.Failure): RefusalError => {
   switch (failure._tag) {
     case "TooLong":
@@ -486,79 +395,7 @@ const toError = (failure: Gate.Failure): RefusalError => {
 export const make = (
   options: Options = {}
 ): Effect.Effect<Admission, AdmissionStore.AdmissionStoreError, RateLimitState.RateLimitState | Scope.Scope> =>
-  Effect.gen(function*() {
-    const store = yield* Effect.serviceOption(AdmissionStore.AdmissionStore).pipe(
-      Effect.flatMap(Option.match({
-        onNone: () => AdmissionStore.makeMemory({ window: options.window }),
-        onSome: Effect.succeed
-      }))
-    )
-    const rateLimitState = yield* RateLimitState.RateLimitState
-    for (const [pool, limits] of Object.entries(options.limits ?? {})) {
-      yield* store.configure(pool, {
-        requests: limits.requestsPerMinute,
-        inputTokens: limits.inputTokensPerMinute,
-        outputTokens: limits.outputTokensPerMinute,
-        tokens: limits.tokensPerMinute
-      })
-    }
-    const gates = Gate.make(store, rateLimitState, yield* Effect.scope, {
-      threshold: clampShare(options.threshold, 0.05),
-      batchHoldBack: clampShare(options.batchHoldBack, 0.2),
-      windowMillis: Math.max(1, Duration.toMillis(options.window ?? Duration.minutes(1))),
-      maxServerWaitMillis: Duration.toMillis(options.maxServerWait ?? Duration.minutes(5)),
-      pollMillis: Math.max(10, Duration.toMillis(options.pollInterval ?? Duration.millis(250))),
-      window: {
-        initial: Math.max(1, Math.floor(options.concurrency?.initial ?? 8)),
-        slowStartUntil: Math.max(1, Math.floor(options.concurrency?.slowStartUntil ?? 16)),
-        max: Math.max(1, Math.floor(options.concurrency?.max ?? 256)),
-        probeAfterMillis: Duration.toMillis(options.concurrency?.probeAfter ?? Duration.minutes(5))
-      },
-      sendRate: options.sendRate === false ? undefined : {
-        beta: Math.min(0.99, Math.max(0.1, options.sendRate?.beta ?? 0.7)),
-        scale: Math.max(0.01, options.sendRate?.scale ?? 0.4),
-        minRate: Math.max(0.01, options.sendRate?.minRate ?? 0.5)
-      },
-      spendLimitHoldMillis: options.spendLimitHold === false
-        ? undefined
-        : Math.max(0, Duration.toMillis(options.spendLimitHold ?? Duration.minutes(1))),
-      retryBudget: options.retryBudget === false ? undefined : {
-        maxTokens: Math.max(1, options.retryBudget?.maxTokens ?? 10),
-        tokenRatio: Math.max(0, options.retryBudget?.tokenRatio ?? 0.1)
-      }
-    })
-
-    // admission off: nothing waits, nothing is reserved; what the API says is still recorded
-    const admitAtOnce = (request: AdmitRequest): Effect.Effect<Ticket, never, Scope.Scope> =>
-      Effect.sync((): Ticket => ({
-        pool: request.pool,
-        lease: { id: "", pool: request.pool, taken: {}, output: 0, sequence: 0, grantedAt: 0 },
-        waited: Duration.zero,
-        reason: Option.none(),
-        complete: (outcome) =>
-          outcome._tag === "Served" || outcome._tag === "Refused"
-            ? rateLimitState.update(request.pool, outcome.rateLimits)
-            : Effect.void
-      }))
-
-    return Admission.of({
-      [TypeId]: TypeId,
-      gating: options.enabled !== false,
-      admit: options.enabled === false
-        ? admitAtOnce
-        : (request) =>
-          Effect.catchAll(
-            gates.admit(request),
-            (failure) => Effect.fail(failure._tag === "AdmissionStoreError" ? failure : toError(failure))
-          ),
-      withTicket: options.enabled === false
-        ? (request, use) => Effect.flatMap(admitAtOnce(request).pipe(Effect.scoped), use)
-        : (request, use) => gates.withTicket(request, use, toError),
-      outputEstimate: gates.outputEstimate,
-      retryAllowed: gates.retryAllowed,
-      status: gates.status
-    })
-  })
+  Effect.map(Internal.make(options, toError), (service) => Admission.of({ [TypeId]: TypeId, ...service }))
 
 /**
  * The gate over the `AdmissionStore` in context, or an in-memory one.

@@ -28,7 +28,6 @@
  *
  * @since 0.1.0
  */
-import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
@@ -38,12 +37,10 @@ import * as Exit from "effect/Exit"
 import * as FiberHandle from "effect/FiberHandle"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as ClaudeError from "./ClaudeError.js"
-import * as RateLimitHeaders from "./RateLimitHeaders.js"
+import * as Machine from "./internal/circuitMachine.js"
 
 /**
  * @since 0.1.0
@@ -162,56 +159,7 @@ export const circuitStateGauge = Metric.gauge("claude_rate_limiter_circuit_state
   description: "Circuit breaker state: 0 closed, 1 half-open, 2 open"
 })
 
-// Every transition starts a new generation. A call records its outcome only
-// if the generation it was admitted in is still current, so a slow call
-// admitted while closed cannot reopen (or close) a circuit that has moved on.
-type Internal =
-  | {
-    readonly _tag: "Closed"
-    readonly generation: number
-    readonly consecutiveFailures: number
-    readonly window: ReadonlyArray<boolean>
-  }
-  | {
-    readonly _tag: "Open"
-    readonly generation: number
-    /** on the monotonic clock, as `until` */
-    readonly openedAt: number
-    readonly until: number
-    /** the wall clock when it opened, to report `openedAt` and `until` as dates */
-    readonly openedAtWall: number
-  }
-  | { readonly _tag: "HalfOpen"; readonly generation: number }
-
-interface Permit {
-  readonly generation: number
-}
-
-// The breaker's own times (the cooldown, the time left) run on the monotonic clock (`process.hrtime` under the
-// default Clock), so that a wall clock set back or forward neither stretches nor skips a cooldown; the wall clock
-// only reads server waits (`retry-after`, resets) and dates what it reports.
-interface Now {
-  readonly monotonic: number
-  readonly wall: number
-}
-
-const nowOf = (clock: Clock.Clock): Now => ({
-  monotonic: Number(clock.unsafeCurrentTimeNanos() / 1_000_000n),
-  wall: clock.unsafeCurrentTimeMillis()
-})
-
-type Outcome = { readonly _tag: "Success" } | { readonly _tag: "Failure"; readonly error: unknown } | {
-  readonly _tag: "Abandoned"
-}
-
-const closed = (generation: number): Internal => ({
-  _tag: "Closed",
-  generation,
-  consecutiveFailures: 0,
-  window: []
-})
-
-const toPublic = (state: Internal): CircuitState => {
+const toPublic = (state: Machine.State): CircuitState => {
   switch (state._tag) {
     case "Closed":
       return CircuitState.Closed()
@@ -233,19 +181,13 @@ const gaugeValue = (state: CircuitState): number => state._tag === "Closed" ? 0 
  */
 export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const name = options.name ?? "claude"
-    const failureThreshold = Math.max(1, options.failureThreshold ?? 5)
-    const cooldown = Duration.toMillis(options.cooldown ?? Duration.seconds(60))
-    const maxCooldown = Math.max(cooldown, Duration.toMillis(options.maxCooldown ?? Duration.minutes(10)))
-    const halfOpenProbes = Math.max(1, options.halfOpenProbes ?? 1)
-    const isFailure = options.isFailure ?? ClaudeError.isServiceFailure
-    const rate = options.failureRate
-    const windowSize = rate === undefined ? 0 : Math.max(1, rate.windowSize)
-    const minimumCalls = rate === undefined ? 0 : Math.min(windowSize, Math.max(1, rate.minimumCalls ?? windowSize))
+    const config = Machine.resolve(options)
+    const { halfOpenProbes, name } = config
+    const { outcomeOf, record } = Machine.rules(config)
 
     // The state changes in synchronous steps (atomic between fibers), on every call; subscribers are told only of
     // transitions, through the PubSub, so the hot path takes no lock.
-    let current: Internal = closed(0)
+    let current: Machine.State = Machine.closed(0)
     const transitions = yield* PubSub.sliding<CircuitState>(64)
     // calls admitted and not yet finished, in every state
     let inFlight = 0
@@ -253,65 +195,8 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
     const gauge = Metric.tagged(circuitStateGauge, "circuit", name)
     yield* Metric.set(gauge, 0)
 
-    const openUntil = (now: Now, error: Option.Option<unknown>): number => {
-      const hinted = Option.flatMap(
-        Option.filter(error, ClaudeError.isResponseError),
-        (failure) => RateLimitHeaders.retryDelay(failure.rateLimits, DateTime.unsafeMake(now.wall))
-      )
-      const hintMillis = Option.getOrElse(Option.map(hinted, Duration.toMillis), () => 0)
-      return now.monotonic + Math.min(maxCooldown, Math.max(cooldown, hintMillis))
-    }
-
-    const open = (previous: Internal, now: Now, error: unknown): Internal => ({
-      _tag: "Open",
-      generation: previous.generation + 1,
-      openedAt: now.monotonic,
-      until: openUntil(now, Option.some(error)),
-      openedAtWall: now.wall
-    })
-
-    const trips = (state: Internal & { readonly _tag: "Closed" }): boolean => {
-      if (state.consecutiveFailures >= failureThreshold) return true
-      if (rate === undefined || state.window.length < minimumCalls) return false
-      const failures = state.window.filter((failed) => failed).length
-      return failures / state.window.length >= rate.threshold
-    }
-
-    const record = (state: Internal, permit: Permit, outcome: Outcome, now: Now): Internal => {
-      if (state.generation !== permit.generation) return state
-      switch (state._tag) {
-        case "Open":
-          return state
-        case "HalfOpen":
-          return outcome._tag === "Success"
-            ? closed(state.generation + 1)
-            : outcome._tag === "Failure"
-            ? open(state, now, outcome.error)
-            : state
-        case "Closed": {
-          if (outcome._tag === "Abandoned") return state
-          const failed = outcome._tag === "Failure"
-          const next: Internal = {
-            ...state,
-            consecutiveFailures: failed ? state.consecutiveFailures + 1 : 0,
-            window: windowSize === 0 ? state.window : [...state.window, failed].slice(-windowSize)
-          }
-          return failed && trips(next) ? open(state, now, outcome.error) : next
-        }
-      }
-    }
-
-    // never negative, never more than the period it was opened for
-    const remainingOf = (state: Internal & { readonly _tag: "Open" }, now: Now): Duration.Duration =>
-      Duration.millis(Math.min(state.until - state.openedAt, Math.max(0, state.until - now.monotonic)))
-
-    const toHalfOpen = (state: Internal, now: Now): Internal =>
-      state._tag === "Open" && now.monotonic >= state.until
-        ? { _tag: "HalfOpen", generation: state.generation + 1 }
-        : state
-
     // Publishes a transition: log, gauge, and the timer that half-opens an open circuit.
-    const transitioned = (before: Internal, after: Internal): Effect.Effect<void> => {
+    const transitioned = (before: Machine.State, after: Machine.State): Effect.Effect<void> => {
       if (before._tag === after._tag && before.generation === after.generation) return Effect.void
       const state = toPublic(after)
       const log = after._tag === "Open"
@@ -327,8 +212,8 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
       const schedule = after._tag === "Open"
         ? FiberHandle.run(
           timer,
-          Effect.clockWith((clock) => Effect.sleep(Duration.millis(after.until - nowOf(clock).monotonic))).pipe(
-            Effect.zipRight(transition((current, now) => toHalfOpen(current, now)))
+          Effect.clockWith((clock) => Effect.sleep(Duration.millis(after.until - Machine.nowOf(clock).monotonic))).pipe(
+            Effect.zipRight(transition((current, now) => Machine.toHalfOpen(current, now)))
           )
         )
         : Effect.void
@@ -337,24 +222,27 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
       })
     }
 
-    function transition(f: (state: Internal, now: Now) => Internal): Effect.Effect<void> {
+    function transition(f: (state: Machine.State, now: Machine.Now) => Machine.State): Effect.Effect<void> {
       return Effect.clockWith((clock) =>
         Effect.suspend(() => {
           const before = current
-          current = f(before, nowOf(clock))
+          current = f(before, Machine.nowOf(clock))
           return transitioned(before, current)
         })
       )
     }
 
-    const admit = (current: Internal, now: Now): readonly [Exit.Exit<Permit, CircuitOpenError>, Internal] => {
-      const state = toHalfOpen(current, now)
+    const admit = (
+      current: Machine.State,
+      now: Machine.Now
+    ): readonly [Exit.Exit<Machine.Permit, CircuitOpenError>, Machine.State] => {
+      const state = Machine.toHalfOpen(current, now)
       switch (state._tag) {
         case "Closed":
           return [Exit.succeed({ generation: state.generation }), state]
         case "Open":
           return [
-            Exit.fail(new CircuitOpenError({ name, state: "Open", remaining: remainingOf(state, now) })),
+            Exit.fail(new CircuitOpenError({ name, state: "Open", remaining: Machine.remainingOf(state, now) })),
             state
           ]
         case "HalfOpen":
@@ -365,25 +253,15 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
       }
     }
 
-    const acquire: Effect.Effect<Permit, CircuitOpenError> = Effect.clockWith((clock) =>
+    const acquire: Effect.Effect<Machine.Permit, CircuitOpenError> = Effect.clockWith((clock) =>
       Effect.suspend(() => {
         const before = current
-        const [permit, after] = admit(before, nowOf(clock))
+        const [permit, after] = admit(before, Machine.nowOf(clock))
         if (Exit.isSuccess(permit)) inFlight++
         current = after
         return before === after ? permit : Effect.zipRight(transitioned(before, after), permit)
       })
     )
-
-    const outcomeOf = <A, E>(exit: Exit.Exit<A, E>): Outcome => {
-      if (Exit.isSuccess(exit)) return { _tag: "Success" }
-      const failure = exit.cause._tag === "Fail" ? Option.some(exit.cause.error) : Option.none()
-      return Option.match(failure, {
-        // interrupted or a defect: says nothing about the service
-        onNone: () => ({ _tag: "Abandoned" }),
-        onSome: (error) => isFailure(error) ? { _tag: "Failure", error } : { _tag: "Success" }
-      })
-    }
 
     const protect = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CircuitOpenError, R> =>
       Effect.uninterruptibleMask((restore) =>
@@ -401,9 +279,9 @@ export const make = (options: Options = {}): Effect.Effect<CircuitBreaker, never
     const check: Effect.Effect<void, CircuitOpenError> = Effect.clockWith((clock) =>
       Effect.suspend(() => {
         const state = current
-        const now = nowOf(clock)
+        const now = Machine.nowOf(clock)
         return state._tag === "Open" && now.monotonic < state.until
-          ? Effect.fail(new CircuitOpenError({ name, state: "Open", remaining: remainingOf(state, now) }))
+          ? Effect.fail(new CircuitOpenError({ name, state: "Open", remaining: Machine.remainingOf(state, now) }))
           : Effect.void
       })
     )

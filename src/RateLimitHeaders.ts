@@ -16,18 +16,18 @@
  *
  * @since 0.1.0
  */
-import * as Headers from "@effect/platform/Headers"
+import type * as Headers from "@effect/platform/Headers"
 import * as Arr from "effect/Array"
 import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
-import { globalValue } from "effect/GlobalValue"
+import type * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import * as ErrorText from "./internal/errorText.js"
+import * as HeaderReading from "./internal/headerReading.js"
 import * as HeaderValues from "./internal/headerValues.js"
+import * as HeaderWarnings from "./internal/headerWarnings.js"
 
 /**
  * The longest wait a `retry-after` or `retry-after-ms` header (or a bucket's
@@ -177,34 +177,11 @@ export class RateLimitSnapshot extends Schema.Class<RateLimitSnapshot>("RateLimi
   }
 }
 
-// Values are `unknown`: a plain record from JavaScript may hold numbers, objects, anything.
-type HeaderLookup = (name: string) => Option.Option<unknown>
-
-// Reads header values as the decoders want them, noting what was present but unusable, or too long a wait.
-class Reading {
-  malformed: Array<string> | undefined = undefined
-  tooLong: Array<string> | undefined = undefined
-  constructor(readonly headers: Headers.Headers) {}
-
-  read<A>(name: string, decoder: (raw: string) => Option.Option<A>): Option.Option<A> {
-    // a Headers value has no prototype properties: only the names a response carried
-    const raw: unknown = this.headers[name]
-    if (raw === undefined) return Option.none()
-    const decoded = typeof raw === "string" ? decoder(raw) : Option.none()
-    if (Option.isNone(decoded)) (this.malformed ??= []).push(name)
-    return decoded
-  }
-
-  flagTooLong(name: string): void {
-    ;(this.tooLong ??= []).push(name)
-  }
-}
-
 const beyondCap = (wait: Duration.Duration): boolean => Duration.greaterThan(wait, maxPlausibleWait)
 
 const maxPlausibleMillis = Duration.toMillis(maxPlausibleWait)
 
-const decodeBucket = (reading: Reading, name: BucketName, now: DateTime.Utc): BucketSnapshot => {
+const decodeBucket = (reading: HeaderReading.Reading, name: BucketName, now: DateTime.Utc): BucketSnapshot => {
   const prefix = bucketHeaderPrefix[name]
   const limit = reading.read(`${prefix}-limit`, HeaderValues.integer)
   const remaining = reading.read(`${prefix}-remaining`, HeaderValues.integer)
@@ -221,23 +198,6 @@ const decodeBucket = (reading: Reading, name: BucketName, now: DateTime.Utc): Bu
 
 const noneYet: ReadonlyArray<string> = []
 
-const toHeaders = (input: Headers.Input): Headers.Headers => {
-  // `null`, a number or a record whose values throw when read: no headers, rather than a defect
-  if (typeof input !== "object" || input === null) return Headers.empty
-  // a response's headers already are (lower-case names, string values): no copy
-  if (Headers.isHeaders(input)) return input
-  try {
-    return Headers.fromInput(input)
-  } catch {
-    return Headers.empty
-  }
-}
-
-const toLookup = (input: Headers.Input): HeaderLookup => {
-  const headers = toHeaders(input)
-  return (name) => Object.hasOwn(headers, name) ? Option.some<unknown>(headers[name]) : Option.none()
-}
-
 /**
  * Decodes headers into a snapshot without logging: the pure core of
  * {@link decode}, for callers that already have the current time.
@@ -246,7 +206,7 @@ const toLookup = (input: Headers.Input): HeaderLookup => {
  * @category decoding
  */
 export const decodeAt = (headers: Headers.Input, now: DateTime.Utc): RateLimitSnapshot => {
-  const reading = new Reading(toHeaders(headers))
+  const reading = new HeaderReading.Reading(HeaderReading.toHeaders(headers))
   const retryAfter = reading.read("retry-after", HeaderValues.retryAfterAt(now))
   const retryAfterMs = reading.read("retry-after-ms", HeaderValues.millis)
   if (Option.exists(retryAfter, beyondCap)) reading.flagTooLong("retry-after")
@@ -276,59 +236,7 @@ export const decodeAt = (headers: Headers.Input, now: DateTime.Utc): RateLimitSn
  * @since 0.1.0
  * @category logging
  */
-export const currentWarnedHeaders: FiberRef.FiberRef<Set<string>> = globalValue(
-  Symbol.for("claude-rate-limiter/RateLimitHeaders/currentWarnedHeaders"),
-  () => FiberRef.unsafeMake<Set<string>>(new Set())
-)
-
-// Server-controlled text, never a secret of ours (anything shaped like a key is scrubbed all the same),
-// shortened so that logs stay bounded; a value that is not a string is described, not read.
-const shownValue = (value: unknown): string =>
-  typeof value === "string" ? ErrorText.excerpt(ErrorText.scrub(value), 80) : `(not a string: ${typeof value})`
-
-const logOnce = (
-  warned: Set<string>,
-  key: string,
-  message: string,
-  annotations: Record<string, unknown>
-): Effect.Effect<void> => {
-  const firstTime = !warned.has(key)
-  warned.add(key)
-  return (firstTime ? Effect.logWarning(message) : Effect.logDebug(message)).pipe(Effect.annotateLogs(annotations))
-}
-
-const logUnusable = (snapshot: RateLimitSnapshot, headers: Headers.Input): Effect.Effect<void> =>
-  Arr.isEmptyReadonlyArray(snapshot.malformed) && Arr.isEmptyReadonlyArray(snapshot.tooLong)
-    ? Effect.void
-    : Effect.flatMap(
-      FiberRef.get(currentWarnedHeaders),
-      (warned) => {
-        const lookup = toLookup(headers)
-        const annotations = (name: string) => ({
-          header: name,
-          value: Option.getOrElse(Option.map(lookup(name), shownValue), () => ""),
-          requestId: Option.getOrUndefined(snapshot.requestId)
-        })
-        return Effect.zipRight(
-          Effect.forEach(
-            snapshot.malformed,
-            (name) => logOnce(warned, name, `Ignoring malformed rate-limit header ${name}`, annotations(name)),
-            { discard: true }
-          ),
-          Effect.forEach(
-            snapshot.tooLong,
-            (name) =>
-              logOnce(
-                warned,
-                `${name} (too long)`,
-                `Rate-limit header ${name} asks for a wait longer than ${Duration.format(maxPlausibleWait)}`,
-                annotations(name)
-              ),
-            { discard: true }
-          )
-        )
-      }
-    )
+export const currentWarnedHeaders: FiberRef.FiberRef<Set<string>> = HeaderWarnings.currentWarnedHeaders
 
 /**
  * Decodes the rate-limit headers of a response, from a `Headers` value or a
@@ -353,7 +261,7 @@ const logUnusable = (snapshot: RateLimitSnapshot, headers: Headers.Input): Effec
 export const decode = (headers: Headers.Input): Effect.Effect<RateLimitSnapshot> =>
   Effect.flatMap(Clock.currentTimeMillis, (millis) => {
     const snapshot = decodeAt(headers, DateTime.unsafeMake(millis))
-    return Effect.as(logUnusable(snapshot, headers), snapshot)
+    return Effect.as(HeaderWarnings.logUnusable(snapshot, headers, maxPlausibleWait), snapshot)
   })
 
 /**

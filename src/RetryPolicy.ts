@@ -18,21 +18,17 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
-import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
-import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
-import * as ScheduleInterval from "effect/ScheduleInterval"
-import type * as CircuitBreaker from "./CircuitBreaker.js"
 import * as ClaudeError from "./ClaudeError.js"
 import * as Backoff from "./internal/backoff.js"
+import * as RetryLoop from "./internal/retryLoop.js"
+import * as RetryPlan from "./internal/retryPlan.js"
 import * as Telemetry from "./internal/retryTelemetry.js"
-import * as RateLimitHeaders from "./RateLimitHeaders.js"
+import type * as RateLimitHeaders from "./RateLimitHeaders.js"
 
 /**
  * How backoff delays are spread:
@@ -125,15 +121,12 @@ export const resolve = (options: Options = {}): ResolvedOptions => {
     jitter: options.jitter ?? "full",
     headerJitter: Duration.decode(options.headerJitter ?? Duration.millis(500)),
     maxHeaderWait: Duration.decode(options.maxHeaderWait ?? Duration.minutes(5)),
-    isRetryable: retryOnOpenCircuit ? (error) => isCircuitOpen(error) || isRetryable(error) : isRetryable,
+    isRetryable: retryOnOpenCircuit ? (error) => RetryPlan.isCircuitOpen(error) || isRetryable(error) : isRetryable,
     retryOnOpenCircuit,
     headerWaits: options.headerWaits ?? "sleep",
     allowRetry: options.allowRetry ?? (() => Effect.succeed(true))
   }
 }
-
-const isCircuitOpen = (error: unknown): error is CircuitBreaker.CircuitOpenError =>
-  Predicate.isTagged(error, "CircuitOpenError")
 
 /**
  * Which rule chose a wait.
@@ -155,17 +148,6 @@ export interface ServerWait {
   readonly rule: RateLimitHeaders.WaitRule | "circuit-open"
   /** For `bucket-reset`, the exhausted buckets whose latest reset was used. */
   readonly buckets: ReadonlyArray<RateLimitHeaders.BucketName>
-}
-
-const serverWait = (options: ResolvedOptions, error: unknown): Effect.Effect<Option.Option<ServerWait>> => {
-  if (ClaudeError.isResponseError(error)) {
-    return Effect.map(DateTime.now, (now) => RateLimitHeaders.headerWait(error.rateLimits, now))
-  }
-  // a half-open rejection has no time left to wait: it falls back to backoff
-  if (options.retryOnOpenCircuit && isCircuitOpen(error) && error.state === "Open") {
-    return Effect.succeed(Option.some({ wait: error.remaining, rule: "circuit-open", buckets: [] }))
-  }
-  return Effect.succeed(Option.none())
 }
 
 /**
@@ -213,8 +195,6 @@ export const retriesTotal = Telemetry.retriesTotal
  */
 export const retryWaitSeconds = Telemetry.retryWaitSeconds
 
-const millis = Duration.toMillis
-
 /**
  * The backoff part of the policy alone: a schedule whose delays (and outputs)
  * are `baseDelay × 2^n`, capped at `maxDelay`, spread by `jitter`.
@@ -226,65 +206,6 @@ export const backoff = (options: Options = {}): Schedule.Schedule<Duration.Durat
   const { baseDelay, jitter, maxDelay } = resolve(options)
   return Backoff.make(baseDelay, maxDelay, jitter)
 }
-
-// Counts retries of attempts that were sent: a request the open circuit refused was not, so waiting out an
-// outage (retryOnOpenCircuit) does not use up the retries of the attempts around it.
-const sentRetries = (max: number): Schedule.Schedule<number, unknown> =>
-  Schedule.makeWithState(0, (now, input: unknown, count: number) => {
-    const next = isCircuitOpen(input) ? count : count + 1
-    return Effect.succeed(
-      next > max
-        ? [next, next, ScheduleDecision.done] as const
-        : [next, next, ScheduleDecision.continueWith(ScheduleInterval.after(now))] as const
-    )
-  })
-
-const planStep = (
-  options: ResolvedOptions,
-  error: unknown,
-  attempt: number,
-  backoffDelay: Duration.Duration
-): Effect.Effect<RetryStep> =>
-  Effect.all([serverWait(options, error), options.allowRetry(error)]).pipe(
-    Effect.flatMap(([header, allowed]) =>
-      Option.match(header, {
-        onNone: () =>
-          Effect.succeed<RetryStep>({
-            attempt,
-            error,
-            rule: "backoff",
-            delay: backoffDelay,
-            headerWait: header,
-            withinLimit: true,
-            allowed
-          }),
-        onSome: ({ rule, wait }) => {
-          const withinLimit = Duration.lessThanOrEqualTo(wait, options.maxHeaderWait)
-          // the gate in front of every attempt holds the retry until the server's time has come
-          if (options.headerWaits === "gate" && rule !== "circuit-open") {
-            return Effect.succeed<RetryStep>({
-              attempt,
-              error,
-              rule,
-              delay: Duration.zero,
-              headerWait: header,
-              withinLimit,
-              allowed
-            })
-          }
-          return Effect.map(Backoff.randomBetween(0, millis(options.headerJitter)), (spread): RetryStep => ({
-            attempt,
-            error,
-            rule,
-            delay: Duration.sum(wait, spread),
-            headerWait: header,
-            withinLimit,
-            allowed
-          }))
-        }
-      })
-    )
-  )
 
 /**
  * The retry policy as a `Schedule`: use it with `Effect.retry`. It stops on
@@ -308,11 +229,11 @@ const planStep = (
 export const make = (options: Options = {}): Schedule.Schedule<RetryStep, unknown> => {
   const resolved = resolve(options)
   return backoff(resolved).pipe(
-    Schedule.intersect(sentRetries(resolved.maxRetries)),
+    Schedule.intersect(RetryPlan.sentRetries(resolved.maxRetries)),
     Schedule.intersect(Schedule.identity<unknown>()),
     Schedule.whileInput(resolved.isRetryable),
     Schedule.mapEffect(([[backoffDelay, failed], error]) =>
-      planStep(resolved, error, Math.max(1, failed), backoffDelay)
+      RetryPlan.planStep(resolved, error, Math.max(1, failed), backoffDelay)
     ),
     Schedule.whileOutput((step) => step.withinLimit && step.allowed),
     Schedule.modifyDelay((step) => step.delay),
@@ -402,7 +323,7 @@ const giveUp = <E>(
   if (attempts > options.maxRetries) {
     return Effect.fail(new MaxRetriesExceededError({ attempts, lastError: error }))
   }
-  return Effect.flatMap(serverWait(options, error), (wait): Effect.Effect<never, E | GiveUpError<E>> => {
+  return Effect.flatMap(RetryPlan.serverWait(options, error), (wait): Effect.Effect<never, E | GiveUpError<E>> => {
     if (Option.isSome(wait) && Duration.greaterThan(wait.value.wait, options.maxHeaderWait)) {
       const { rule } = wait.value
       return Effect.fail(
@@ -451,40 +372,9 @@ export const retry: {
   return retrier(args[1] as Options | undefined)(args[0] as Effect.Effect<unknown, unknown, unknown>)
 } as any
 
-// The last answer of `allowRetry` in this fiber, so giving up can say the budget was why. The schedule runs in the
-// caller's fiber and sets it on every decision, so it is never stale when read.
-const currentRefusal = globalValue(
-  Symbol.for("claude-rate-limiter/RetryPolicy/currentRefusal"),
-  () => FiberRef.unsafeMake(false)
-)
-
 const retrier = (options: Options = {}) => {
   const resolved = resolve(options)
-  const policy = make({
-    ...resolved,
-    allowRetry: (error) => Effect.tap(resolved.allowRetry(error), (allowed) => FiberRef.set(currentRefusal, !allowed))
-  })
+  const policy = make({ ...resolved, allowRetry: RetryLoop.notingRefusal(resolved.allowRetry) })
   return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | GiveUpError<E>, R> =>
-    Effect.suspend(() => {
-      // attempts that were sent (an open circuit's refusal was not)
-      let attempts = 0
-      const counted = Effect.tapError(self, (error) =>
-        Effect.sync(() => {
-          if (!isCircuitOpen(error)) attempts++
-        }))
-      const next = (
-        driver: Schedule.ScheduleDriver<RetryStep, unknown>,
-        error: E
-      ): Effect.Effect<A, E | GiveUpError<E>, R> =>
-        Effect.matchEffect(driver.next(error), {
-          onFailure: () =>
-            Effect.flatMap(FiberRef.get(currentRefusal), (refused) => giveUp(resolved, error, attempts, refused)),
-          onSuccess: () => Effect.catchAll(counted, (failed) => next(driver, failed))
-        })
-      // nothing of the schedule is built until an attempt fails: most calls never need it
-      return Effect.catchAll(
-        counted,
-        (error) => Effect.flatMap(Schedule.driver(policy), (driver) => next(driver, error))
-      )
-    })
+    RetryLoop.run(self, policy, (error: E, attempts, refused) => giveUp(resolved, error, attempts, refused))
 }

@@ -9,8 +9,6 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
@@ -18,7 +16,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
-import * as Stream from "effect/Stream"
+import * as Wire from "./internal/scriptedWire.js"
 
 /**
  * One scripted answer. `body` may be a string (sent as is) or any other
@@ -114,17 +112,6 @@ export const ScriptedHttpClient: Context.Tag<ScriptedHttpClient, ScriptedHttpCli
   ScriptedHttpClient
 >("claude-rate-limiter/testing/ScriptedHttpClient")
 
-const bodyOf = (request: HttpClientRequest.HttpClientRequest): unknown => {
-  const body = request.body
-  if (body._tag !== "Uint8Array") return undefined
-  const text = new TextDecoder().decode(body.body)
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
-  }
-}
-
 /**
  * A scripted client and its recorder. When the script runs out, the request
  * dies with a message saying so: a test that sends more than it scripted is
@@ -145,7 +132,7 @@ export const make = (
           method: request.method,
           url: url.toString(),
           headers: request.headers,
-          body: bodyOf(request),
+          body: Wire.bodyOf(request),
           sentAt
         }
         const index = yield* Ref.modify(recorded, (all) => [all.length, [...all, entry]])
@@ -164,23 +151,7 @@ export const make = (
             new HttpClientError.RequestError({ request, reason: "Transport", description: "connection reset by peer" })
           )
         }
-        const status = response.status ?? 200
-        if (response.chunkBytes !== undefined || response.cutAfterBytes !== undefined) {
-          return cutResponse(request, status, response)
-        }
-        const body = response.events !== undefined
-          ? sseBody(response.events, response.cutAfterEvents)
-          : response.body === undefined
-          ? null
-          : typeof response.body === "string"
-          ? response.body
-          : JSON.stringify(response.body)
-        const headers = response.events !== undefined
-          ? { "content-type": "text/event-stream", ...response.headers }
-          : response.headers ?? {}
-        // a 204, 205 or 304 has no body on the wire (the web Response refuses one)
-        const sent = nullBodyStatuses.has(status) ? null : body
-        return HttpClientResponse.fromWeb(request, new Response(sent, { status, headers }))
+        return Wire.respond(request, response)
       })
     )
     const requests = Ref.get(recorded)
@@ -190,93 +161,14 @@ export const make = (
     }] as const
   })
 
-const nullBodyStatuses: ReadonlySet<number> = new Set([204, 205, 304])
-
-const encoder = new TextEncoder()
-
-// One event a pull, so a reader gets every event before the cut (an errored stream drops what is queued).
-const sseBody = (
-  events: ReadonlyArray<{ readonly event: string; readonly data: unknown }>,
-  cutAfter: number | undefined
-): ReadableStream<Uint8Array> => {
-  let next = 0
-  return new ReadableStream({
-    pull(controller) {
-      if (cutAfter !== undefined && next >= cutAfter) {
-        controller.error(new Error("connection reset by peer"))
-        return
-      }
-      const item = events[next++]
-      if (item === undefined) {
-        controller.close()
-        return
-      }
-      const data = typeof item.data === "string" ? item.data : JSON.stringify(item.data)
-      controller.enqueue(encoder.encode(`event: ${item.event}\ndata: ${data}\n\n`))
-    }
-  }, { highWaterMark: 0 })
-}
-
 /**
  * The server-sent events `events` as the bytes of a body, as the API frames them.
  *
  * @since 0.2.0
  * @category responses
  */
-export const sseText = (events: ReadonlyArray<{ readonly event: string; readonly data: unknown }>): Uint8Array =>
-  encoder.encode(
-    events.map((item) =>
-      `event: ${item.event}\ndata: ${typeof item.data === "string" ? item.data : JSON.stringify(item.data)}\n\n`
-    ).join("")
-  )
-
-// A response whose body (the events, or `body`) comes in chunks of `chunkBytes`, ended after `cutAfterBytes` by a
-// reset, a clean end or a stall. The body is a Stream of values, not a web stream: no promise to wait for between
-// chunks, so a body cut byte by byte costs microseconds a chunk (and works inside VirtualTime).
-const cutResponse = (
-  request: HttpClientRequest.HttpClientRequest,
-  status: number,
-  response: ScriptedResponse
-): HttpClientResponse.HttpClientResponse => {
-  const headers = response.events !== undefined
-    ? { "content-type": "text/event-stream", ...response.headers }
-    : { ...response.headers }
-  const all = response.events !== undefined
-    ? sseText(response.events)
-    : encoder.encode(
-      response.body === undefined
-        ? ""
-        : typeof response.body === "string"
-        ? response.body
-        : JSON.stringify(response.body)
-    )
-  const cutAfter = response.cutAfterBytes
-  const end = cutAfter === undefined ? all.length : Math.max(0, Math.min(all.length, Math.floor(cutAfter)))
-  const size = Math.max(1, Math.floor(response.chunkBytes ?? all.length))
-  const chunks: Array<Uint8Array> = []
-  for (let offset = 0; offset < end; offset += size) chunks.push(all.slice(offset, Math.min(end, offset + size)))
-  const base = HttpClientResponse.fromWeb(request, new Response(null, { status, headers }))
-  const cutWith = cutAfter === undefined ? "end" : response.cutWith ?? "reset"
-  const bytes: Stream.Stream<Uint8Array, HttpClientError.ResponseError> = cutWith === "stall"
-    ? Stream.concat(Stream.fromIterable(chunks), Stream.never)
-    : cutWith === "reset"
-    ? Stream.concat(
-      Stream.fromIterable(chunks),
-      Stream.fail(
-        new HttpClientError.ResponseError({
-          request,
-          response: base,
-          reason: "Decode",
-          description: "connection reset by peer"
-        })
-      )
-    )
-    : Stream.fromIterable(chunks)
-  return Object.create(base, {
-    stream: { value: bytes },
-    text: { value: Stream.mkString(Stream.decodeText(bytes)) }
-  }) as HttpClientResponse.HttpClientResponse
-}
+export const sseText: (events: ReadonlyArray<{ readonly event: string; readonly data: unknown }>) => Uint8Array =
+  Wire.sseText
 
 /**
  * The events of a streamed answer, as the Messages API sends them: the text
