@@ -117,6 +117,27 @@ describe("ClaudeClient.streamMessage", () => {
       Effect.provide(scripted([stream(Scripted.streamEvents({ errorAfter: 2, errorType: "api_error" }))]))
     ))
 
+  // The outcome follows the events the server sent, not how the network grouped them: content and the error in
+  // one read still reach the caller as content, then StreamInterruptedError (once dropped and retried).
+  it.effect("content and the error in one network read: the same StreamInterruptedError, not a retry", () =>
+    Effect.gen(function*() {
+      const client = yield* ClaudeClient.ClaudeClient
+      const received: Array<MessageStream.MessageStreamEvent> = []
+      const error = yield* Effect.flip(Stream.runForEach(client.streamMessage(params), (event) =>
+        Effect.sync(() => {
+          received.push(event)
+        })))
+      expect(error).toMatchObject({ _tag: "StreamInterruptedError", errorType: "api_error" })
+      expect(textOf(received)).toBe("Hello, ")
+      expect(MessageStream.partialText((error as MessageStream.StreamInterruptedError).partial)).toBe("Hello, ")
+      expect((yield* (yield* Scripted.ScriptedHttpClient).requests).length).toBe(1)
+    }).pipe(
+      Effect.provide(scripted([
+        { events: Scripted.streamEvents({ errorAfter: 2, errorType: "api_error" }), chunkBytes: 1_000_000 },
+        stream(Scripted.streamEvents())
+      ]))
+    ))
+
   it.effect("a cut after content: StreamInterruptedError naming the connection, never a silent truncation", () =>
     Effect.gen(function*() {
       const client = yield* ClaudeClient.ClaudeClient

@@ -79,44 +79,51 @@ export const events = (
     const parser = new Sse.Parser()
     const decoder = new TextDecoder()
     let stopped = false
-    const parse = (text: string): Either.Either<ReadonlyArray<ParsedEvent>, StreamBreak> => {
+    // The events of one network read, and the break that ends them if any. Events before the break are kept:
+    // what the caller sees must depend on the events the server sent, not on how the network grouped them.
+    const parse = (text: string): { readonly parsed: Array<ParsedEvent>; readonly broken?: StreamBreak } => {
+      const parsed: Array<ParsedEvent> = []
       let raw: ReadonlyArray<Sse.ServerSentEvent>
       try {
         raw = parser.feed(text)
       } catch (error) {
-        return Either.left({ _tag: "Malformed", message: error instanceof Error ? error.message : String(error) })
+        return {
+          parsed,
+          broken: { _tag: "Malformed", message: error instanceof Error ? error.message : String(error) }
+        }
       }
-      const parsed: Array<ParsedEvent> = []
       for (const { data, event: name } of raw) {
         const decoded = MessageStream.decodeData(data)
-        if (Either.isLeft(decoded)) return Either.left({ _tag: "Malformed", message: decoded.left })
+        if (Either.isLeft(decoded)) return { parsed, broken: { _tag: "Malformed", message: decoded.left } }
         const event = decoded.right
         if (event.type === "error") {
           const errorType = (event as typeof MessageStream.ErrorEvent.Type).error.type
-          return Either.left({ _tag: "ErrorEvent", error: errorFromEvent(data, errorType, rateLimits, secrets) })
+          return { parsed, broken: { _tag: "ErrorEvent", error: errorFromEvent(data, errorType, rateLimits, secrets) } }
         }
         if (event.type === "message_stop") stopped = true
         parsed.push({ name, data, event })
       }
-      return Either.right(parsed)
+      return { parsed }
     }
+    const emit = (read: ReturnType<typeof parse>): Stream.Stream<ParsedEvent, StreamBreak> =>
+      read.broken === undefined
+        ? Stream.fromIterable(read.parsed)
+        : read.parsed.length === 0
+        ? Stream.fail(read.broken)
+        : Stream.concat(Stream.fromIterable(read.parsed), Stream.fail(read.broken))
     const body = response.stream.pipe(
       // once message_stop has arrived the answer is whole: a connection lost afterwards takes nothing from it
       Stream.catchAll((error) =>
         stopped ? Stream.empty : Stream.fail<StreamBreak>({ _tag: "Cut", message: error.message })
       ),
-      Stream.mapConcatEffect((bytes) => parse(decoder.decode(bytes, { stream: true })))
+      Stream.flatMap((bytes) => emit(parse(decoder.decode(bytes, { stream: true }))))
     )
     const end = Stream.suspend(() => {
       const tail = parse(decoder.decode())
-      if (Either.isLeft(tail)) return Stream.fail(tail.left)
-      if (parser.pending || !stopped) {
-        return Stream.concat(
-          Stream.fromIterable(tail.right),
-          Stream.fail<StreamBreak>({ _tag: "Cut", message: "the stream ended before message_stop" })
-        )
+      if (tail.broken === undefined && (parser.pending || !stopped)) {
+        return emit({ parsed: tail.parsed, broken: { _tag: "Cut", message: "the stream ended before message_stop" } })
       }
-      return Stream.fromIterable(tail.right)
+      return emit(tail)
     })
     return Stream.concat(body, end)
   })
