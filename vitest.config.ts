@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    setupFiles: ["test/support/setup.ts"],
     // Real-time tests (loopback server, Redis) get a generous bound; virtual-time tests finish in milliseconds.
     testTimeout: 30_000,
     hookTimeout: 30_000,

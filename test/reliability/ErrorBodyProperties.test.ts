@@ -12,6 +12,7 @@ import * as ClaudeError from "../../src/ClaudeError.js"
 import * as RateLimitHeaders from "../../src/RateLimitHeaders.js"
 import * as Scripted from "../../src/testing/ScriptedHttpClient.js"
 import { errorBody, errorStatus, smallErrorBody } from "../support/arbitraries.js"
+import { breathe } from "../support/eventLoop.js"
 
 const runs = 10_000
 const secret = "test-key-0123456789-abcdef"
@@ -86,6 +87,7 @@ describe("error bodies always give a typed error with a bounded message", () => 
     [smallErrorBody, errorStatus.filter((status) => status >= 200 && status <= 599), fc.nat({ max: 2 })],
     ([raw, status, echo]) =>
       Effect.gen(function*() {
+        yield* breathe
         current = { status, body: withEchoedKey(raw, echo), headers: { "content-type": "application/json" } }
         const client = yield* ClaudeClient.ClaudeClient
         const exit = yield* Effect.exit(client.createMessage({

@@ -29,6 +29,7 @@ import * as RateLimitState from "../../src/RateLimitState.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import { headerInput, instant } from "../support/arbitraries.js"
 import { stoppedAt } from "../support/clock.js"
+import { breathe } from "../support/eventLoop.js"
 
 const runs = 10_000
 const reference = Date.UTC(2026, 10, 23, 10, 0, 0)
@@ -144,6 +145,7 @@ describe("header maps never fail decoding, and every wait from them is bounded",
     [headers, instant(reference), instant(reference), fc.boolean()],
     ([input, receivedAt, now, refused]) =>
       Effect.gen(function*() {
+        yield* breathe
         const admission = yield* Admission.make({ maxServerWait, window })
         const snapshot = yield* RateLimitHeaders.decode(input as Headers.Input).pipe(at(receivedAt))
         // the pool's first request goes alone (its limits are unknown); its answer carries the headers

@@ -12,6 +12,7 @@ import fc from "fast-check"
 import * as ClaudeClient from "../../src/ClaudeClient.js"
 import type * as Messages from "../../src/Messages.js"
 import * as Scripted from "../../src/testing/ScriptedHttpClient.js"
+import { breathe } from "../support/eventLoop.js"
 
 const runs = 10_000
 
@@ -133,6 +134,7 @@ describe("request parameters", () => {
     [validParams, breakage],
     ([params, [field, apply]]) =>
       Effect.gen(function*() {
+        yield* breathe
         const { exit, sent } = yield* send(apply(params))
         expect(sent, field).toBe(0)
         expect(Exit.isFailure(exit), field).toBe(true)
@@ -151,6 +153,7 @@ describe("request parameters", () => {
     [validParams],
     ([params]) =>
       Effect.gen(function*() {
+        yield* breathe
         const { exit, sent } = yield* send(params)
         expect(sent).toBe(1)
         expect(Exit.isSuccess(exit)).toBe(true)

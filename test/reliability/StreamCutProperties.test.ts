@@ -13,6 +13,7 @@ import * as ClaudeClient from "../../src/ClaudeClient.js"
 import * as ClaudeError from "../../src/ClaudeError.js"
 import type * as MessageStream from "../../src/MessageStream.js"
 import * as Scripted from "../../src/testing/ScriptedHttpClient.js"
+import { breathe } from "../support/eventLoop.js"
 
 const runs = 10_000
 const pool = "claude-sonnet-4.x"
@@ -79,6 +80,7 @@ describe("an SSE stream cut at any byte offset", () => {
     [answer, fc.oneof(fc.nat(), fc.constant(-1)), chunkSize, fc.boolean()],
     ([{ chunks, errorAfter, inputTokens, outputTokens }, where, chunkBytes, reset]) =>
       Effect.gen(function*() {
+        yield* breathe
         const events = Scripted.streamEvents({
           chunks,
           inputTokens,
@@ -141,6 +143,7 @@ describe("an SSE stream cut at any byte offset", () => {
         for (let cut = 0; cut <= length; cut++) {
           for (const chunkBytes of [3, length]) {
             for (const cutWith of ["reset", "end"] as const) {
+              yield* breathe
               current = { events, chunkBytes, cutAfterBytes: cut, cutWith }
               const received: Array<MessageStream.MessageStreamEvent> = []
               const exit = yield* Effect.exit(
