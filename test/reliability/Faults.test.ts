@@ -12,14 +12,13 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import type { Scope } from "effect"
 import { Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Stream, TestClock } from "effect"
-import { createServer, type Server, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
 import * as CircuitBreaker from "../../src/CircuitBreaker.js"
 import * as ClaudeClient from "../../src/ClaudeClient.js"
 import * as MessageStream from "../../src/MessageStream.js"
 import * as Simulator from "../../src/simulator/api/Simulator.js"
 import * as Scripted from "../../src/testing/ScriptedHttpClient.js"
 import * as JumpingClock from "../support/jumpingClock.js"
+import { closedPort, rawServer } from "../support/loopback.js"
 
 const pool = "claude-sonnet-4.x"
 const apiKey = "sk-ant-api03-faults-0123456789abcdefghij"
@@ -417,32 +416,6 @@ describe("named faults, in virtual time", () => {
 // ---------------------------------------------------------------------------------------------------------------
 // Loopback: a real socket under the Node HTTP client.
 
-/** A raw HTTP server on 127.0.0.1 that answers with `answer`, closed (connections and all) with the scope. */
-const rawServer = (answer: (response: ServerResponse) => void): Effect.Effect<string, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.async<Server>((resume) => {
-      const server = createServer((request, response) => {
-        request.resume()
-        request.on("end", () => answer(response))
-      })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`))
-
-/** A port on 127.0.0.1 that nothing listens on. */
-const closedPort = Effect.async<number>((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as AddressInfo
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
 const loopbackOptions: Omit<ClaudeClient.LayerOptions, "apiKey" | "baseUrl"> = {
   timeout: "2 seconds",
   retry: { maxRetries: 2, baseDelay: "10 millis", maxDelay: "50 millis" },
@@ -494,7 +467,7 @@ const loopbackRows: ReadonlyArray<LoopbackRow> = [
   {
     fault: "reset mid-body (headers and part of the body, then the socket destroyed)",
     run: Effect.gen(function*() {
-      const url = yield* rawServer((response) => {
+      const url = yield* rawServer((_, response) => {
         response.writeHead(200, { "content-type": "application/json", "content-length": "2000" })
         response.write("{\"id\":\"msg_1\",\"type\":\"message\",")
         setTimeout(() => response.destroy(), 20)
@@ -526,7 +499,7 @@ const loopbackRows: ReadonlyArray<LoopbackRow> = [
   {
     fault: "a response that never ends (headers, then silence): the attempt times out",
     run: Effect.gen(function*() {
-      const url = yield* rawServer((response) => {
+      const url = yield* rawServer((_, response) => {
         response.writeHead(200, { "content-type": "application/json" })
         response.write("{")
       })
@@ -541,7 +514,7 @@ const loopbackRows: ReadonlyArray<LoopbackRow> = [
   {
     fault: "an HTML error page from a proxy (502) on a socket",
     run: Effect.gen(function*() {
-      const url = yield* rawServer((response) => {
+      const url = yield* rawServer((_, response) => {
         response.writeHead(502, { "content-type": "text/html" })
         response.end(html("502 Bad Gateway"))
       })

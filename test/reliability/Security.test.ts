@@ -12,8 +12,8 @@ import type { Console, Scope } from "effect"
 import { Duration, Effect, Fiber, Layer, Option, Redacted, Schedule, Stream } from "effect"
 import { execFile } from "node:child_process"
 import { readFileSync } from "node:fs"
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import { type AddressInfo, connect } from "node:net"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { connect } from "node:net"
 import { networkInterfaces } from "node:os"
 import * as Admission from "../../src/Admission.js"
 import * as ClaudeClient from "../../src/ClaudeClient.js"
@@ -21,39 +21,12 @@ import { cli } from "../../src/cli/Commands.js"
 import * as Simulator from "../../src/simulator/api/Simulator.js"
 import * as Scripted from "../../src/testing/ScriptedHttpClient.js"
 import { capture, failureOf, leaks, renderings } from "../support/capture.js"
+import { closedPort, rawServer } from "../support/loopback.js"
 
 // One key shaped like Anthropic's (scrubbed by pattern too) and one that is not (only structure can keep it out).
 const keys = ["sk-ant-api03-Sec7ur1tyK3yZ9x8w7v6u5t4s3r2q1p0", "ck-live-9f8e7d6c5b4a39281706f5e4d3c2b1a0"]
 
 const params = { model: "claude-sonnet-4-6", max_tokens: 64, messages: [{ role: "user" as const, content: "hi" }] }
-
-/** A raw HTTP server on 127.0.0.1 answering each request with `answer`, closed with the scope. */
-const rawServer = (
-  answer: (request: IncomingMessage, response: ServerResponse, index: number) => void
-): Effect.Effect<string, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.async<Server>((resume) => {
-      let index = 0
-      const server = createServer((request, response) => {
-        request.resume()
-        request.on("end", () => answer(request, response, index++))
-      })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`))
-
-const closedPort = Effect.async<number>((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as AddressInfo
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 // What a misconfigured proxy sends back: the request's own headers, the key among them.
 const echo = (request: IncomingMessage) => JSON.stringify(request.headers)
