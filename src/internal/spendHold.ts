@@ -35,7 +35,8 @@ export class SpendHold {
 
   check(now: number): Check {
     if (!this.active) return pass
-    if (now < this.until) return { _tag: "SpendHeld", pool: this.pool, remainingMillis: this.until - now }
+    const held = this.holding(now)
+    if (held !== undefined) return held
     // while one request finds out, the others do not wait for its answer
     if (this.probing) return { _tag: "SpendHeld", pool: this.pool, remainingMillis: 0 }
     this.probing = true
